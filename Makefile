@@ -1,0 +1,39 @@
+# Every target installs what it needs first: `make demo` and `make test` work on a
+# fresh machine with only python3 (3.11) on the PATH.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.xsell-installed
+
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: setup demo test docs lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/xsell run
+
+test: setup
+	$(BIN)/pytest
+
+docs: setup
+	@test -n "$$(ls data/raw/transactions.* 2>/dev/null)" || $(BIN)/xsell generate
+	$(BIN)/dbt docs generate
+	@echo "Serve with: $(BIN)/dbt docs serve"
+
+lint: setup
+	$(BIN)/ruff check xsell tests bench python_models
+
+bench: setup
+	$(BIN)/python bench/bench_pipeline.py
+
+clean:
+	rm -rf target logs reports/out warehouse/*.duckdb* warehouse/*.wal

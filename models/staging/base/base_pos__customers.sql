@@ -1,0 +1,55 @@
+{#- Every raw loyalty-member row, cast and checked; see base_pos__transactions. -#}
+{%- set columns = {
+    "customer_id": "text",
+    "household_size": dbt.type_int(),
+    "distance_km": "double",
+    "joined_at": dbt.type_timestamp(),
+} -%}
+
+with
+
+source as (
+    {{ raw_source('pos', 'customers') }}
+),
+
+typed as (
+    select {{ typed_and_raw_columns(columns) }}
+    from source
+),
+
+row_checked as (
+    select
+        typed.*,
+        case
+            when customer_id is null then 'missing_customer_id'
+            {{ unparseable('household_size') }}
+            when household_size < 1 then 'invalid_household_size'
+            {{ unparseable('distance_km') }}
+            when distance_km < 0 then 'negative_distance_km'
+            {{ unparseable('joined_at') }}
+            {{ out_of_range('joined_at') }}
+        end as row_rejection_reason
+    from typed
+),
+
+ranked as (
+    select
+        row_checked.*,
+        row_number() over (
+            partition by customer_id, row_rejection_reason is null
+            order by {{ raw_column_list(columns) }}
+        ) as key_rank
+    from row_checked
+),
+
+final as (
+    select
+        {{ checked_columns(columns) }},
+        case
+            when row_rejection_reason is not null then row_rejection_reason
+            when key_rank > 1 then 'duplicate_customer_id'
+        end as rejection_reason
+    from ranked
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ quarantine_rows('base_pos__customers', 'pos', 'customers') }}

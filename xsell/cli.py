@@ -1,0 +1,108 @@
+"""The `xsell` command: generate or import data, then build, check and publish."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from xsell.project import Paths, detect_raw_format
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+@click.version_option(package_name="xsell")
+def main() -> None:
+    """xsell: retail cross-sell and customer-value analytics, built with dbt on DuckDB."""
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the raw tables [default: data/raw in the project].")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Days of history [default: from the store config, 365].")
+@click.option("--stores", type=click.IntRange(min=1), default=None,
+              help="Number of stores [default: from the store config].")
+@click.option("--visits-per-day", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Average store visits (receipts) per store and day [default: from the config].")
+@click.option("--start-date", default=None, help="First day, YYYY-MM-DD [default: from config].")
+@click.option("--dirty-fraction", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+              help="Share of transaction lines made defective, for quarantine tests.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
+              show_default=True)
+@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path),
+              default=None, help="A store config YAML replacing the built-in one.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def generate(out_dir, seed, days, stores, visits_per_day, start_date, dirty_fraction, fmt,
+             config_path, quiet) -> None:
+    """Generate a synthetic store as raw-contract tables."""
+    from xsell.generate import generate_store, load_config
+
+    paths = Paths.resolve(raw_dir=out_dir)
+    started = time.perf_counter()
+    summary = generate_store(
+        paths.raw_dir,
+        seed=seed,
+        days=days,
+        stores=stores,
+        visits_per_day=visits_per_day,
+        start_date=start_date,
+        dirty_fraction=dirty_fraction,
+        fmt=fmt,
+        config=load_config(config_path) if config_path else None,
+        progress=None if quiet else _echo_err,
+    )
+    elapsed = time.perf_counter() - started
+    click.echo(f"Synthetic store written to {paths.raw_dir} in {elapsed:.1f} s:")
+    for table, rows in summary.row_counts.items():
+        click.echo(f"  {table:<18} {rows:>12,} rows")
+    injected = {t: r for t, r in summary.dirty.items() if r}
+    if injected:
+        click.echo("Injected defects (expected in quarantine): " + ", ".join(
+            f"{t}: {sum(r.values())}" for t, r in injected.items()))
+
+
+@main.command()
+@click.option("--raw-dir", type=click.Path(path_type=Path), default=None,
+              help="Raw contract folder [default: $XSELL_RAW_DIR or data/raw].")
+@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+              help="DuckDB file dbt builds into [default: warehouse/xsell_build.duckdb].")
+@click.option("--generate/--no-generate", "generate_if_empty", default=True, show_default=True,
+              help="Generate the synthetic store when the raw folder has no transactions.")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Seed for the synthetic store, when one is generated.")
+def run(raw_dir, build_db, generate_if_empty, seed) -> None:
+    """The main job: (generate) -> dbt build -> print where the outputs are."""
+    from xsell.pipeline import PipelineError, run_pipeline
+
+    paths = Paths.resolve(raw_dir=raw_dir, build_db=build_db)
+    try:
+        report = run_pipeline(
+            paths, generate_if_empty=generate_if_empty, seed=seed, log=click.echo
+        )
+    except PipelineError as error:
+        _echo_err(f"xsell run failed at step '{error.step}':\n{error}")
+        sys.exit(1)
+    click.echo(report)
+
+
+@main.command()
+@click.option("--raw-dir", type=click.Path(path_type=Path), default=None)
+def status(raw_dir) -> None:
+    """Show where the project, raw data and build file are."""
+    paths = Paths.resolve(raw_dir=raw_dir)
+    click.echo(f"project:    {paths.project_dir}")
+    click.echo(f"raw data:   {paths.raw_dir} ({detect_raw_format(paths.raw_dir) or 'absent'})")
+    built = "present" if paths.build_db.exists() else "absent"
+    click.echo(f"build file: {paths.build_db} ({built})")
+    click.echo(f"published:  {paths.published_db}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The main job behind `xsell run`: (generate) -> dbt build -> summary.
+
+Each step raises PipelineError naming the step and what failed, so the command
+stops at the first failure with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from xsell.contract import RAW_TABLES
+from xsell.dbt_runner import dbt_env, run_dbt
+from xsell.project import Paths, detect_raw_format
+
+
+class PipelineError(RuntimeError):
+    def __init__(self, step: str, message: str):
+        super().__init__(message)
+        self.step = step
+
+
+def run_pipeline(
+    paths: Paths,
+    *,
+    generate_if_empty: bool = True,
+    seed: int = 42,
+    log: Callable[[str], None] = print,
+    target_path: Path | None = None,
+) -> str:
+    raw_format = detect_raw_format(paths.raw_dir)
+    if raw_format is None:
+        if not generate_if_empty:
+            raise PipelineError(
+                "inputs",
+                f"No transactions.parquet or transactions.csv in {paths.raw_dir}. "
+                "Run `xsell generate` or `xsell import`, or drop --no-generate.",
+            )
+        from xsell.generate import generate_store
+
+        log(f"No raw data in {paths.raw_dir}: generating the synthetic store (seed {seed}).")
+        generate_store(paths.raw_dir, seed=seed, progress=log)
+        raw_format = "parquet"
+
+    paths.build_db.parent.mkdir(parents=True, exist_ok=True)
+    log(f"dbt build: {paths.raw_dir} ({raw_format}) -> {paths.build_db}")
+    result = run_dbt(
+        ["build"],
+        paths.project_dir,
+        dbt_env(paths.raw_dir, raw_format, paths.build_db),
+        target_path=target_path,
+    )
+    if not result.ok:
+        raise PipelineError("dbt build", result.summary())
+    return build_report(paths)
+
+
+def build_report(paths: Paths) -> str:
+    """Rows staged and quarantined per raw table, and where the outputs are."""
+    lines = ["", f"Build file: {paths.build_db}", "Raw tables: staged / quarantined rows"]
+    with duckdb.connect(str(paths.build_db), read_only=True) as con:
+        for table in RAW_TABLES:
+            staged = con.execute(f"select count(*) from staging.stg_pos__{table}").fetchone()[0]
+            rejected = con.execute(
+                f"select count(*) from staging.quarantine_pos__{table}"
+            ).fetchone()[0]
+            lines.append(f"  {table:<18} {staged:>12,} / {rejected:,}")
+        schemas = [
+            row[0]
+            for row in con.execute(
+                "select distinct table_schema from information_schema.tables "
+                "where table_catalog = current_database() order by 1"
+            ).fetchall()
+        ]
+    lines.append(f"Schemas: {', '.join(schemas)}")
+    lines.append("Lineage and docs: dbt docs generate && dbt docs serve")
+    return "\n".join(lines)

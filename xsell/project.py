@@ -1,0 +1,70 @@
+"""Where things are: the dbt project root and its default input and output paths."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+RAW_FORMATS = ("parquet", "csv")
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The xsell dbt project: $XSELL_PROJECT_DIR, else the nearest folder (from the current
+    directory upwards) holding dbt_project.yml, else the checkout this package lives in."""
+    env = os.environ.get("XSELL_PROJECT_DIR")
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dbt_project.yml").is_file():
+            return folder
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "dbt_project.yml").is_file():
+        return checkout
+    raise FileNotFoundError(
+        f"No dbt_project.yml in {here} or above; run from the xsell project or set "
+        "XSELL_PROJECT_DIR."
+    )
+
+
+@dataclass(frozen=True)
+class Paths:
+    project_dir: Path
+    raw_dir: Path
+    build_db: Path
+    published_db: Path
+
+    @classmethod
+    def resolve(
+        cls,
+        project_dir: Path | None = None,
+        raw_dir: Path | None = None,
+        build_db: Path | None = None,
+    ) -> Paths:
+        project = (project_dir or find_project_dir()).resolve()
+        raw = raw_dir or Path(os.environ.get("XSELL_RAW_DIR", project / "data" / "raw"))
+        build = build_db or Path(
+            os.environ.get("XSELL_BUILD_DB", project / "warehouse" / "xsell_build.duckdb")
+        )
+        return cls(
+            project_dir=project,
+            raw_dir=_absolute(raw, project),
+            build_db=_absolute(build, project),
+            published_db=project / "warehouse" / "xsell.duckdb",
+        )
+
+
+def _absolute(path: Path, project: Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else (project / path)
+
+
+def detect_raw_format(raw_dir: Path) -> str | None:
+    """The format of the raw contract in raw_dir, from its transactions file; None if absent."""
+    found = [fmt for fmt in RAW_FORMATS if (raw_dir / f"transactions.{fmt}").is_file()]
+    if len(found) > 1:
+        raise ValueError(
+            f"{raw_dir} holds both transactions.parquet and transactions.csv; keep one."
+        )
+    return found[0] if found else None
