@@ -68,6 +68,54 @@ def generate(out_dir, seed, days, stores, visits_per_day, start_date, dirty_frac
             f"{t}: {sum(r.values())}" for t, r in injected.items()))
 
 
+@main.group(name="import")
+def import_() -> None:
+    """Convert real data into the raw contract."""
+
+
+def _run_import(function, *args, **kwargs) -> None:
+    from xsell.importers import DataImportError
+
+    try:
+        summary = function(*args, **kwargs)
+    except (DataImportError, FileNotFoundError) as error:
+        _echo_err(f"xsell import failed: {error}")
+        sys.exit(1)
+    click.echo(summary.describe())
+    click.echo("Next: xsell run --raw-dir " + str(summary.out_dir))
+
+
+@import_.command(name="online-retail")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the raw tables [default: data/raw in the project].")
+@click.option("--large-price-quantile", type=click.FloatRange(0, 1), default=0.95,
+              show_default=True,
+              help="Products whose median price reaches this quantile are LARGE (anchors).")
+def import_online_retail_command(path, out_dir, large_price_quantile) -> None:
+    """Import the UCI Online Retail data set (CSV, CSV.gz or XLSX)."""
+    from xsell.importers import import_online_retail
+
+    paths = Paths.resolve(raw_dir=out_dir)
+    _run_import(import_online_retail, path, paths.raw_dir,
+                large_price_quantile=large_price_quantile)
+
+
+@import_.command(name="csv")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mapping", "mapping_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML mapping of your columns onto the raw contract.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the raw tables [default: data/raw in the project].")
+def import_csv_command(path, mapping_path, out_dir) -> None:
+    """Import any line-level transactions file (CSV, Parquet, XLSX) through a mapping."""
+    from xsell.importers import import_mapped
+
+    paths = Paths.resolve(raw_dir=out_dir)
+    _run_import(import_mapped, path, mapping_path, paths.raw_dir)
+
+
 @main.command()
 @click.option("--raw-dir", type=click.Path(path_type=Path), default=None,
               help="Raw contract folder [default: $XSELL_RAW_DIR or data/raw].")

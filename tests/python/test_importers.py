@@ -1,0 +1,679 @@
+"""Importers: UCI Online Retail (real file when present), mapped CSV/Parquet/XLSX, errors."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from xsell.contract import RAW_TABLES
+from xsell.importers import (
+    DataImportError,
+    import_mapped,
+    import_online_retail,
+)
+from xsell.importers.categories import CATEGORIES, categorize
+from xsell.importers.online_retail import NON_MERCHANDISE_CODES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+UCI_FILE = DATASETS / "online_retail" / "online_retail.csv.gz"
+UCI_SHA256 = "737745256ddb4410bfe4e29f2dcb72329b7486e584837f1e84f9a07416cf7d45"
+
+UCI_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+
+
+def read(out: Path, table: str) -> list[dict]:
+    return pq.read_table(out / f"{table}.parquet").to_pylist()
+
+
+def sql(query: str) -> list[tuple]:
+    return duckdb.connect().execute(query).fetchall()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def assert_contract(out: Path) -> None:
+    for name, table in RAW_TABLES.items():
+        assert pq.read_schema(out / f"{name}.parquet").equals(table.schema), name
+
+
+# --- the real UCI file -------------------------------------------------------------------------
+
+needs_uci = pytest.mark.skipif(
+    not UCI_FILE.is_file(),
+    reason=f"shared dataset not found at {UCI_FILE} (../shared/datasets is not part of the repo)",
+)
+
+
+@pytest.fixture(scope="module")
+def uci(tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("uci") / "raw"
+    return out, import_online_retail(UCI_FILE, out)
+
+
+@pytest.mark.dataset
+@needs_uci
+class TestOnlineRetailFile:
+    def test_published_figures(self, uci):
+        out, summary = uci
+        tx = f"'{out}/transactions.parquet'"
+        [row] = sql(f"""
+            select count(*), count(distinct receipt_id), count(distinct customer_id),
+                   count(*) filter (where receipt_id like 'C%'),
+                   sum(quantity), sum(quantity * unit_price),
+                   count(*) filter (where customer_id is null),
+                   count(*) filter (where quantity < 0),
+                   count(distinct store_id), min(sold_at), max(sold_at)
+            from {tx}
+        """)
+        assert row[:5] == (541_909, 25_900, 4_372, 9_288, 5_176_450)
+        assert row[5] == pytest.approx(9_747_747.93, abs=0.01)
+        assert row[6:] == (
+            135_080, 10_624, 38, dt.datetime(2010, 12, 1, 8, 26), dt.datetime(2011, 12, 9, 12, 50)
+        )
+        assert summary.row_counts == {
+            "transactions": 541_909, "products": 4_070, "customers": 0,
+            "restaurant_orders": 0, "campaigns": 0,
+        }
+        assert_contract(out)
+
+    def test_defective_rows_are_kept(self, uci):
+        out, _ = uci
+        tx = f"'{out}/transactions.parquet'"
+        negative = sql(f"select receipt_id, product_id, unit_price from {tx} where unit_price < 0 "
+                       "order by receipt_id")
+        assert negative == [("A563186", "B", -11062.06), ("A563187", "B", -11062.06)]
+        assert sql(f"select count(*) from {tx} where unit_price = 0") == [(2_515,)]
+        # The source's 5,268 exact duplicates survive, with distinct line numbers. On the
+        # contract columns there are 5,270: two pairs differ only in their Description
+        # (575335/23203 "JUMBO BAG DOILEY PATTERNS" vs "...VINTAGE DOILY ", 554084/23298).
+        [(dupes,)] = sql(f"""
+            select count(*) - count(distinct (receipt_id, product_id, quantity, unit_price,
+                                              sold_at, customer_id, store_id))
+            from {tx}""")
+        assert dupes == 5_270
+        assert sql(f"select count(*) - count(distinct (receipt_id, line_number)) from {tx}") == [
+            (0,)
+        ]
+
+    def test_line_numbers_follow_file_order(self, uci):
+        out, _ = uci
+        with gzip.open(UCI_FILE, "rt", encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle)
+            next(rows)
+            seen: Counter[str] = Counter()
+            expected = []
+            for row in rows:
+                seen[row[0]] += 1
+                expected.append((row[0], seen[row[0]], row[1]))
+        table = pq.read_table(out / "transactions.parquet",
+                              columns=["receipt_id", "line_number", "product_id"])
+        got = list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+        assert got == expected
+        # "C536379,D,Discount" comes right after invoice 536381 in the file.
+        i = got.index(("C536379", 1, "D"))
+        assert got[i - 1][0] == "536381"
+
+    def test_text_quirks(self, uci):
+        out, _ = uci
+        names = {p["product_id"]: p["product_name"] for p in read(out, "products")}
+        # Quoted commas survive, inner spaces too; only the ends are trimmed.
+        assert "HOOK, 1 HANGER ,MAGIC GARDEN" in names.values()
+        assert "INFLATABLE POLITICAL GLOBE" in names.values()
+        assert not [n for n in names.values() if n and n != n.strip()]
+        assert names["gift_0001_20"] == "Dotcomgiftshop Gift Voucher £20.00"
+        assert sum("£" in (n or "") for n in names.values()) == 6  # the voucher products
+        # Most frequent description wins over stock notes ("faulty", "damages").
+        assert names["22423"] == "REGENCY CAKESTAND 3 TIER"
+        assert sum(n is None for n in names.values()) == 112  # codes never described
+        # Customer ids lose the float export's ".0"; codes keep their case.
+        tx = f"'{out}/transactions.parquet'"
+        assert sql(f"select count(*) from {tx} where not regexp_matches(customer_id, "
+                   r"'^1[0-9]{4}$')") == [(0,)]
+        assert {"85049a", "85049A"} <= set(names)
+
+    def test_products(self, uci):
+        out, summary = uci
+        products = {p["product_id"]: p for p in read(out, "products")}
+        non_merch = {pid for pid, p in products.items() if not p["is_merchandise"]}
+        assert non_merch == {
+            "POST", "DOT", "M", "m", "C2", "D", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK",
+            "PADS", "23444", "23574", "23702",
+            *(f"gift_0001_{v}" for v in (10, 20, 30, 40, 50)),
+        }
+        assert {products[p]["category"] for p in non_merch} == {"NON_MERCHANDISE"}
+        assert {products[p]["size_class"] for p in non_merch} == {"SMALL"}
+        assert set(NON_MERCHANDISE_CODES) <= {p.upper() for p in non_merch}
+        assert products["85123A"]["category"] == "LAMPS"  # WHITE HANGING HEART T-LIGHT HOLDER
+        assert products["22423"]["category"] == "KITCHENWARE"
+        assert products["22423"]["size_class"] == "LARGE"
+        assert products["85123A"]["size_class"] == "SMALL"
+        assert all(p["unit_cost"] is None for p in products.values())
+        assert {p["category"] for p in products.values()} <= set(CATEGORIES)
+        categories = summary.metadata["product_categories"]
+        assert sum(c["products"] for c in categories.values()) == 4_070
+        assert sum(c["lines"] for c in categories.values()) == 541_909
+        # The keyword table covers almost every line.
+        assert categories["UNCATEGORIZED"]["lines"] / 541_909 < 0.01
+
+    def test_size_class_threshold_recomputed(self, uci):
+        out, summary = uci
+        tx = pq.read_table(out / "transactions.parquet").to_pandas()
+        products = pq.read_table(out / "products.parquet").to_pandas().set_index("product_id")
+        medians = tx[tx.unit_price > 0].groupby("product_id").unit_price.median()
+        merch = medians[products.loc[medians.index, "is_merchandise"]]
+        threshold = float(np.quantile(merch, 0.95))
+        assert summary.metadata["parameters"]["large_price_threshold"] == pytest.approx(threshold)
+        expected_large = set(merch[merch >= threshold].index)
+        assert set(products.index[products.size_class == "LARGE"]) == expected_large
+        assert len(expected_large) == 234  # 5% of 4,050 plus ties at 9.95
+
+    def test_import_json(self, uci):
+        out, summary = uci
+        meta = json.loads((out / "_import.json").read_text(encoding="utf-8"))
+        assert meta["source"]["sha256"] == UCI_SHA256 == summary.sha256
+        assert meta["source"]["size_bytes"] == 7_611_818
+        assert meta["row_counts"]["transactions"] == 541_909
+        assert meta["parameters"]["n_stores"] == 38
+        assert any("5,268 exact duplicate" in n for n in meta["notes"])
+
+
+# --- Online Retail, small files ----------------------------------------------------------------
+
+SMALL_UCI = f"""{UCI_HEADER}
+536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER ,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom
+536366,22633,"HAND WARMER UNION JACK",6,2010-12-01 08:28:00,1.85,,France
+536365,POST,POSTAGE,1,2010-12-01 08:26:00,18.0,17850.0,United Kingdom
+C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom
+536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER ,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom
+536367,22423,"REGENCY CAKESTAND 3 TIER",1,2010-12-01 08:34:00,12.75,13047.0,United Kingdom
+536367,22424,,1,2010-12-01 08:34:00,0.0,13047.0,United Kingdom
+"""
+
+EXPECTED_SMALL_TX = [
+    ("536365", 1, "United Kingdom", "17850", "85123A", 6, 2.55, dt.datetime(2010, 12, 1, 8, 26)),
+    ("536366", 1, "France", None, "22633", 6, 1.85, dt.datetime(2010, 12, 1, 8, 28)),
+    ("536365", 2, "United Kingdom", "17850", "POST", 1, 18.0, dt.datetime(2010, 12, 1, 8, 26)),
+    ("C536379", 1, "United Kingdom", "14527", "D", -1, 27.5, dt.datetime(2010, 12, 1, 9, 41)),
+    ("536365", 3, "United Kingdom", "17850", "85123A", 6, 2.55, dt.datetime(2010, 12, 1, 8, 26)),
+    ("536367", 1, "United Kingdom", "13047", "22423", 1, 12.75, dt.datetime(2010, 12, 1, 8, 34)),
+    ("536367", 2, "United Kingdom", "13047", "22424", 1, 0.0, dt.datetime(2010, 12, 1, 8, 34)),
+]
+
+
+def tx_tuples(out: Path) -> list[tuple]:
+    cols = ("receipt_id", "line_number", "store_id", "customer_id", "product_id", "quantity",
+            "unit_price", "sold_at")
+    return [tuple(r[c] for c in cols) for r in read(out, "transactions")]
+
+
+def test_online_retail_small_csv(tmp_path):
+    src = write(tmp_path / "or.csv", SMALL_UCI)
+    summary = import_online_retail(src, tmp_path / "raw", large_price_quantile=0.5)
+    assert tx_tuples(tmp_path / "raw") == EXPECTED_SMALL_TX
+    assert all(r["campaign_id"] is None for r in read(tmp_path / "raw", "transactions"))
+    products = {p["product_id"]: p for p in read(tmp_path / "raw", "products")}
+    assert products["85123A"]["product_name"] == "WHITE HANGING HEART T-LIGHT HOLDER"
+    assert products["22424"]["product_name"] is None
+    assert products["22424"]["category"] == "UNCATEGORIZED"
+    assert (products["POST"]["is_merchandise"], products["POST"]["category"]) == (
+        False, "NON_MERCHANDISE"
+    )
+    # Merchandise medians 2.55, 1.85, 12.75 -> median 2.55; 22424 never sold above 0.
+    assert summary.metadata["parameters"]["large_price_threshold"] == pytest.approx(2.55)
+    assert {p: v["size_class"] for p, v in products.items()} == {
+        "85123A": "LARGE", "22633": "SMALL", "POST": "SMALL", "D": "SMALL",
+        "22423": "LARGE", "22424": "SMALL",
+    }
+    assert summary.row_counts["transactions"] == 7
+    assert any("1 exact duplicate" in n for n in summary.notes)
+    assert_contract(tmp_path / "raw")
+
+
+def test_online_retail_gzip_and_us_dates(tmp_path):
+    us = SMALL_UCI.replace("2010-12-01 08:26:00", "12/1/2010 8:26").replace(
+        "2010-12-01 09:41:00", "12/1/2010 9:41").replace(
+        "2010-12-01 08:28:00", "12/1/2010 8:28").replace("2010-12-01 08:34:00", "12/1/2010 8:34")
+    src = tmp_path / "or.csv.gz"
+    src.write_bytes(gzip.compress(us.encode("utf-8")))
+    summary = import_online_retail(src, tmp_path / "raw")
+    assert tx_tuples(tmp_path / "raw") == EXPECTED_SMALL_TX
+    assert summary.metadata["source"]["timestamp_format"].startswith("US")
+
+
+def test_online_retail_xlsx_matches_csv(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Online Retail"
+    ws.append(UCI_HEADER.split(","))
+    # Typed cells as in the UCI workbook: numeric invoices, float customer ids, datetimes.
+    for row in csv.reader(SMALL_UCI.splitlines()[1:]):
+        invoice, code, desc, qty, date, price, customer, country = row
+        ws.append([
+            int(invoice) if invoice.isdigit() else invoice,
+            int(code) if code.isdigit() else code,
+            desc or None,
+            int(qty),
+            dt.datetime.fromisoformat(date),
+            float(price),
+            float(customer) if customer else None,
+            country,
+        ])
+    ws.append([None] * 8)  # a trailing empty row, as Excel leaves them
+    wb.create_sheet("Notes").append(["ignored"])
+    src = tmp_path / "or.xlsx"
+    wb.save(src)
+    summary = import_online_retail(src, tmp_path / "raw", large_price_quantile=0.5)
+    assert tx_tuples(tmp_path / "raw") == EXPECTED_SMALL_TX
+    assert any("'Notes'" in n for n in summary.notes)
+
+    import_online_retail(write(tmp_path / "or.csv", SMALL_UCI), tmp_path / "raw_csv",
+                         large_price_quantile=0.5)
+    for table in ("transactions", "products"):
+        assert pq.read_table(tmp_path / "raw" / f"{table}.parquet").equals(
+            pq.read_table(tmp_path / "raw_csv" / f"{table}.parquet")
+        ), table
+
+
+def test_online_retail_missing_column(tmp_path):
+    src = write(tmp_path / "or.csv", SMALL_UCI.replace(",UnitPrice,", ",Prize,"))
+    with pytest.raises(DataImportError) as err:
+        import_online_retail(src, tmp_path / "raw")
+    message = str(err.value)
+    assert str(src) in message and "'UnitPrice'" in message
+    assert "Available columns: 'InvoiceNo', 'StockCode'" in message and "'Prize'" in message
+    assert not (tmp_path / "raw").exists()
+
+
+def test_online_retail_bad_quantity_and_date(tmp_path):
+    bad_qty = SMALL_UCI.replace(",6,2010-12-01 08:28:00,", ",six,2010-12-01 08:28:00,")
+    with pytest.raises(DataImportError, match=r"column 'Quantity' \(quantity\): 1 value cannot "
+                       r"be parsed as a whole number, e\.g\. 'six' \(row 2\)"):
+        import_online_retail(write(tmp_path / "q.csv", bad_qty), tmp_path / "raw")
+    bad_date = SMALL_UCI.replace("2010-12-01 09:41:00", "yesterday")
+    with pytest.raises(DataImportError, match=r"column 'InvoiceDate' \(sold_at\): 1 value .*"
+                       r"'yesterday' \(row 4\)"):
+        import_online_retail(write(tmp_path / "d.csv", bad_date), tmp_path / "raw")
+    with pytest.raises(DataImportError, match="between 0 and 1"):
+        import_online_retail(write(tmp_path / "ok.csv", SMALL_UCI), tmp_path / "raw",
+                             large_price_quantile=95)
+
+
+def test_header_only_file_is_an_error(tmp_path):
+    with pytest.raises(DataImportError, match=r"empty\.csv: has a header but no data rows"):
+        import_online_retail(write(tmp_path / "empty.csv", UCI_HEADER + "\n"), tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_missing_file_and_exception_type(tmp_path):
+    with pytest.raises(DataImportError, match="file not found"):
+        import_online_retail(tmp_path / "nope.csv", tmp_path / "raw")
+    assert issubclass(DataImportError, ValueError)
+
+
+def test_refuses_folder_with_csv_tables(tmp_path):
+    out = tmp_path / "raw"
+    out.mkdir()
+    write(out / "transactions.csv", "receipt_id\n")
+    with pytest.raises(DataImportError, match=r"transactions\.csv"):
+        import_online_retail(write(tmp_path / "or.csv", SMALL_UCI), out)
+    assert not (out / "transactions.parquet").exists()
+
+
+def test_reimport_replaces_previous_output(tmp_path):
+    out = tmp_path / "raw"
+    import_online_retail(write(tmp_path / "or.csv", SMALL_UCI), out)
+    # A generator's customers table in the same folder is replaced by an empty one.
+    customers = pa.Table.from_pylist(
+        [{"customer_id": "1", "household_size": 2, "distance_km": 3.0, "joined_at": None}],
+        schema=RAW_TABLES["customers"].schema,
+    )
+    pq.write_table(customers, out / "customers.parquet")
+    two_lines = "\n".join(SMALL_UCI.splitlines()[:3]) + "\n"
+    summary = import_online_retail(write(tmp_path / "two.csv", two_lines), out)
+    assert summary.row_counts["transactions"] == 2 == len(read(out, "transactions"))
+    assert read(out, "customers") == []
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{t}.parquet" for t in RAW_TABLES] + ["_import.json"]
+    )
+
+
+# --- categories --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("WHITE HANGING HEART T-LIGHT HOLDER", "LAMPS"),  # LAMPS before DECOR's HANGING
+        ("PAPER CHAIN KIT 50'S CHRISTMAS ", "CHRISTMAS"),  # CHRISTMAS first
+        ("LUNCH BAG RED RETROSPOT", "BAGS"),  # BAGS before KITCHENWARE's LUNCH BOX
+        ("SET OF 3 CAKE TINS PANTRY DESIGN", "KITCHENWARE"),  # before STORAGE's TIN
+        ("JUMBO STORAGE BAG SUKI", "BAGS"),
+        ("SET/4 WHITE RETRO STORAGE CUBES", "STORAGE"),
+        ("ASSORTED COLOUR BIRD ORNAMENT", "DECOR"),
+        ("CHEST OF DRAWERS GINGHAM HEART", "FURNITURE"),
+        ("LIGHTHOUSE", "UNCATEGORIZED"),  # whole words only
+        ("DOLLY GIRL MINI BACKPACK", "BAGS"),
+        ("mugs", "KITCHENWARE"),  # case-insensitive, plural
+        ("", "UNCATEGORIZED"),
+        (None, "UNCATEGORIZED"),
+    ],
+)
+def test_categorize(name, category):
+    assert categorize(name) == category
+
+
+# --- mapped importer ---------------------------------------------------------------------------
+
+SALES = """Invoice;Date;SKU;Qty;Price;Member;Description;Dept;Shop
+R1;31/01/2024 10:15;SOFA-1;1;899,00;00123;Corner sofa ;Sofas;S1
+R2;31/01/2024 10:20;CUSH-1;2;19,90;;Cushion;Textiles;S2
+R1;31/01/2024 10:15;CUSH-1;4;19,90;00123;Cushion cover;Textiles;S1
+R1;31/01/2024 10:15;MEAT;1;-5,50;17850.0;Meatballs;Food;S1
+R3;01/02/2024 09:00;SOFA-1;-1;899,00;00123;CORNER SOFA;Sofas;S1
+R3;01/02/2024 09:00;LAMP-7;1;49,00;00123;Lamp;Lighting;S1
+"""
+
+SALES_MAPPING = """
+format: csv
+csv: {delimiter: ";", decimal: ","}
+columns:
+  receipt_id: Invoice
+  sold_at: {column: Date, format: "%d/%m/%Y %H:%M"}
+  product_id: SKU
+  quantity: Qty
+  unit_price: Price
+  customer_id: Member
+  product_name: Description
+  category: Dept
+  store_id: Shop
+size_class: {large_price_quantile: 0.5}
+"""
+
+
+def mapped(tmp_path: Path, data: str, mapping: str, name: str = "sales.csv"):
+    src = write(tmp_path / name, data)
+    mp = write(tmp_path / "mapping.yml", mapping)
+    return import_mapped(src, mp, tmp_path / "raw")
+
+
+def test_mapped_csv(tmp_path):
+    summary = mapped(tmp_path, SALES, SALES_MAPPING)
+    out = tmp_path / "raw"
+    assert_contract(out)
+    assert tx_tuples(out) == [
+        ("R1", 1, "S1", "00123", "SOFA-1", 1, 899.0, dt.datetime(2024, 1, 31, 10, 15)),
+        ("R2", 1, "S2", None, "CUSH-1", 2, 19.9, dt.datetime(2024, 1, 31, 10, 20)),
+        ("R1", 2, "S1", "00123", "CUSH-1", 4, 19.9, dt.datetime(2024, 1, 31, 10, 15)),
+        ("R1", 3, "S1", "17850", "MEAT", 1, -5.5, dt.datetime(2024, 1, 31, 10, 15)),
+        ("R3", 1, "S1", "00123", "SOFA-1", -1, 899.0, dt.datetime(2024, 2, 1, 9, 0)),
+        ("R3", 2, "S1", "00123", "LAMP-7", 1, 49.0, dt.datetime(2024, 2, 1, 9, 0)),
+    ]
+    products = {p["product_id"]: p for p in read(out, "products")}
+    # Ties: the byte-smallest name wins ("CORNER SOFA" < "Corner sofa"; "Cushion" < "Cushion c…").
+    assert {p: (v["product_name"], v["category"], v["size_class"]) for p, v in
+            products.items()} == {
+        "CUSH-1": ("Cushion", "Textiles", "SMALL"),
+        "LAMP-7": ("Lamp", "Lighting", "LARGE"),  # medians 19.9, 49, 899 -> threshold 49
+        "MEAT": ("Meatballs", "Food", "SMALL"),  # never sold at a positive price
+        "SOFA-1": ("CORNER SOFA", "Sofas", "LARGE"),
+    }
+    assert summary.metadata["parameters"]["large_price_threshold"] == pytest.approx(49.0)
+    meta = json.loads((out / "_import.json").read_text(encoding="utf-8"))
+    assert meta["importer"] == "mapped"
+    assert meta["mapping"]["content"]["columns"]["quantity"] == "Qty"
+    assert len(meta["mapping"]["sha256"]) == 64
+    assert meta["row_counts"] == {"transactions": 6, "products": 4, "customers": 0,
+                                  "restaurant_orders": 0, "campaigns": 0}
+
+
+def test_mapped_defaults_store_category_keywords(tmp_path):
+    mapping = """
+columns:
+  receipt_id: Invoice
+  sold_at: {column: Date, format: "%d/%m/%Y %H:%M"}
+  product_id: SKU
+  quantity: Qty
+  unit_price: Price
+  product_name: Description
+csv: {delimiter: ";", decimal: ","}
+store: 42
+non_merchandise: [MEAT]
+category_keywords: true
+"""
+    mapped(tmp_path, SALES, mapping)
+    rows = read(tmp_path / "raw", "transactions")
+    assert {r["store_id"] for r in rows} == {"42"}
+    assert {r["customer_id"] for r in rows} == {None}
+    products = {p["product_id"]: p for p in read(tmp_path / "raw", "products")}
+    assert {p: (v["category"], v["is_merchandise"]) for p, v in products.items()} == {
+        "CUSH-1": ("TEXTILES", True),
+        "LAMP-7": ("LAMPS", True),
+        "MEAT": ("NON_MERCHANDISE", False),
+        "SOFA-1": ("FURNITURE", True),
+    }
+    # Without category_keywords (default) and no category column: UNCATEGORIZED.
+    mapped(tmp_path, SALES, mapping.replace("category_keywords: true", ""))
+    assert {p["category"] for p in read(tmp_path / "raw", "products")} == {
+        "UNCATEGORIZED", "NON_MERCHANDISE"
+    }
+
+
+def test_mapped_parquet_typed_columns(tmp_path):
+    table = pa.table({
+        "order": pa.array([10, 10, 11], pa.int64()),
+        "ts": pa.array([dt.datetime(2024, 3, 1, 12, 0)] * 2 + [dt.datetime(2024, 3, 2, 8, 30)],
+                       pa.timestamp("ms")),
+        "article": pa.array(["A", "B", "A"]),
+        "units": pa.array([1.0, 3.0, -1.0]),
+        "price": pa.array([10.5, 2.0, 10.5], pa.float32()),
+        "loyalty": pa.array([17850.0, None, 99.0]),
+        "line": pa.array([5, 7, 1], pa.int16()),
+        "cost": pa.array([4.0, 1.0, None]),
+        "size": pa.array(["large", "Small", None]),
+    })
+    src = tmp_path / "sales.parquet"
+    pq.write_table(table, src)
+    mp = write(tmp_path / "m.yml", """
+columns:
+  receipt_id: order
+  sold_at: ts
+  product_id: article
+  quantity: units
+  unit_price: price
+  customer_id: loyalty
+  line_number: line
+  unit_cost: cost
+  size_class: size
+""")
+    import_mapped(src, mp, tmp_path / "raw")
+    assert tx_tuples(tmp_path / "raw") == [
+        ("10", 5, "MAIN", "17850", "A", 1, 10.5, dt.datetime(2024, 3, 1, 12, 0)),
+        ("10", 7, "MAIN", None, "B", 3, 2.0, dt.datetime(2024, 3, 1, 12, 0)),
+        ("11", 1, "MAIN", "99", "A", -1, 10.5, dt.datetime(2024, 3, 2, 8, 30)),
+    ]
+    products = {p["product_id"]: p for p in read(tmp_path / "raw", "products")}
+    assert (products["A"]["size_class"], products["A"]["unit_cost"]) == ("LARGE", 4.0)
+    assert (products["B"]["size_class"], products["B"]["unit_cost"]) == ("SMALL", 1.0)
+
+
+def test_mapped_date_and_time_columns_no_header_tsv(tmp_path):
+    data = "R1\t2024-05-01\t14:30\tX\t2\t3.5\nR1\t2024-05-01\t14:30\tY\t1\t0\n"
+    mapping = """
+format: csv
+csv: {delimiter: "\\t", header: false}
+columns:
+  receipt_id: column0
+  sold_at: {column: [column1, column2], format: "%Y-%m-%d %H:%M"}
+  product_id: column3
+  quantity: column4
+  unit_price: column5
+"""
+    mapped(tmp_path, data, mapping, name="sales.tsv")
+    assert tx_tuples(tmp_path / "raw") == [
+        ("R1", 1, "MAIN", None, "X", 2, 3.5, dt.datetime(2024, 5, 1, 14, 30)),
+        ("R1", 2, "MAIN", None, "Y", 1, 0.0, dt.datetime(2024, 5, 1, 14, 30)),
+    ]
+
+
+def test_mapped_xlsx_named_sheet(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    wb.active.append(["not", "this"])
+    ws = wb.create_sheet("Sales")
+    ws.append(["Bon", "Zeit", "Artikel", "Menge", "Preis"])
+    ws.append([1001, dt.datetime(2024, 6, 1, 11, 5), 40112, 2, 3.0])
+    ws.append(["1002", dt.datetime(2024, 6, 1, 11, 6), "40112", 1, 2.95])
+    src = tmp_path / "kasse.xlsx"
+    wb.save(src)
+    mp = write(tmp_path / "m.yml", """
+xlsx: {sheet: Sales}
+columns: {receipt_id: Bon, sold_at: Zeit, product_id: Artikel, quantity: Menge, unit_price: Preis}
+""")
+    import_mapped(src, mp, tmp_path / "raw")
+    assert tx_tuples(tmp_path / "raw") == [
+        ("1001", 1, "MAIN", None, "40112", 2, 3.0, dt.datetime(2024, 6, 1, 11, 5)),
+        ("1002", 1, "MAIN", None, "40112", 1, 2.95, dt.datetime(2024, 6, 1, 11, 6)),
+    ]
+    with pytest.raises(DataImportError, match=r"no sheet named 'Kasse'; sheets are: Sheet, Sales"):
+        import_mapped(src, write(tmp_path / "m2.yml", mp.read_text().replace("Sales}", "Kasse}")),
+                      tmp_path / "raw2")
+
+
+# --- mapped: data errors -----------------------------------------------------------------------
+
+
+def test_mapped_missing_column_lists_available(tmp_path):
+    with pytest.raises(DataImportError) as err:
+        mapped(tmp_path, SALES, SALES_MAPPING.replace("quantity: Qty", "quantity: Quantity"))
+    message = str(err.value)
+    assert "column 'Quantity' (mapped to quantity in mapping.yml) not found" in message
+    assert "did you mean 'Qty'?" in message
+    assert ("Available columns: 'Invoice', 'Date', 'SKU', 'Qty', 'Price', 'Member', "
+            "'Description', 'Dept', 'Shop'") in message
+    assert not (tmp_path / "raw").exists()
+
+
+def test_mapped_bad_timestamps_show_count_and_five_examples(tmp_path):
+    bad = ["yesterday", "31/02/2024 10:00", "2024-01-31 10:15", "soon", "n/a", "later", "never"]
+    lines = SALES.splitlines()
+    data = [lines[0]] + [
+        lines[1].replace("31/01/2024 10:15", b) for b in bad + ["yesterday"]
+    ] + lines[1:]
+    with pytest.raises(DataImportError) as err:
+        mapped(tmp_path, "\n".join(data) + "\n", SALES_MAPPING)
+    message = str(err.value)
+    assert "column 'Date' (sold_at): 8 values cannot be parsed as a timestamp in format " \
+        "'%d/%m/%Y %H:%M'" in message
+    assert re.findall(r"'([^']*)' \(row (\d+)\)", message) == [
+        ("yesterday", "1"), ("31/02/2024 10:00", "2"), ("2024-01-31 10:15", "3"),
+        ("soon", "4"), ("n/a", "5"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("replace", "column", "target", "bad", "expected"),
+    [
+        ("1;899,00", "Qty", "quantity", "1,5", "a whole number"),
+        ("1;899,00", "Qty", "quantity", "99999999999", "a whole number"),
+        ("1;899,00", "Price", "unit_price", "£899", "a number"),
+    ],
+)
+def test_mapped_bad_numbers(tmp_path, replace, column, target, bad, expected):
+    new = f"{bad};899,00" if target == "quantity" else f"1;{bad}"
+    data = SALES.replace(replace, new, 1)
+    with pytest.raises(DataImportError) as err:
+        mapped(tmp_path, data, SALES_MAPPING)
+    assert (f"column {column!r} ({target}): 1 value cannot be parsed as {expected}, "
+            f"e.g. {bad!r} (row 1)") in str(err.value)
+
+
+def test_mapped_reports_every_bad_column_at_once(tmp_path):
+    data = SALES.replace("31/01/2024 10:20", "tomorrow").replace("4;19,90", "four;19,90")
+    data = data.replace("49,00", "EUR 49")
+    with pytest.raises(DataImportError) as err:
+        mapped(tmp_path, data, SALES_MAPPING)
+    lines = str(err.value).splitlines()
+    assert lines[0].endswith("sales.csv: 3 columns cannot be parsed (rows count data rows from 1):")
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "- column 'Date' (sold_at)", "- column 'Qty' (quantity)", "- column 'Price' (unit_price)"
+    ]
+    assert "'tomorrow' (row 2)" in lines[1] and "'four' (row 3)" in lines[2]
+    assert "'EUR 49' (row 6)" in lines[3]
+
+
+def test_mapped_iso_default_and_null_cells_pass(tmp_path):
+    data = "Invoice,Date,SKU,Qty,Price\nR1,2024-01-02 03:04:05,A,1,2\nR1,,A,,\n,2024-01-02,,3,1\n"
+    mapping = ("columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU, quantity: Qty, "
+               "unit_price: Price}\n")
+    summary = mapped(tmp_path, data, mapping)
+    # Empty cells are not parse errors: they reach staging as nulls, which quarantines them.
+    assert tx_tuples(tmp_path / "raw") == [
+        ("R1", 1, "MAIN", None, "A", 1, 2.0, dt.datetime(2024, 1, 2, 3, 4, 5)),
+        ("R1", 2, "MAIN", None, "A", None, None, None),
+        (None, 1, "MAIN", None, None, 3, 1.0, dt.datetime(2024, 1, 2)),
+    ]
+    assert summary.row_counts["products"] == 1
+    with pytest.raises(DataImportError, match=r"columns\.sold_at\.format.*'02/01/2024' \(row 1\)"):
+        mapped(tmp_path, data.replace("2024-01-02 03:04:05", "02/01/2024"), mapping)
+
+
+# --- mapped: mapping errors --------------------------------------------------------------------
+
+BASE = "columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU, quantity: Qty, " \
+       "unit_price: Price}\n"
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (BASE + "stores: X\n", r"unknown key\(s\) 'stores' in the mapping; allowed: format, csv"),
+        (BASE.replace("Qty", "Qty, qty: Q"), r"unknown target\(s\) 'qty' in columns; targets are"),
+        ("columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU}\n",
+         r"columns: missing required target\(s\) quantity, unit_price"),
+        ("format: json\n" + BASE, r"format must be csv, parquet or xlsx, got 'json'"),
+        (BASE + "csv: {delim: ';'}\n", r"unknown key\(s\) 'delim' in csv; allowed: delimiter"),
+        (BASE + "csv: {header: 'yes'}\n", r"csv\.header must be true or false"),
+        (BASE + "csv: {decimal: ';'}\n", r"csv\.decimal must be"),
+        (BASE.replace("}", ", store_id: Shop}") + "store: S\n", r"either `store:` or"),
+        (BASE + "size_class: {large_price_quantile: 95}\n", r"from 0 to 1, got 95"),
+        (BASE + "size_class: {quantile: 0.9}\n", r"unknown key\(s\) 'quantile' in size_class"),
+        (BASE.replace("Qty", "{column: Qty, format: '%d'}"),
+         r"unknown key\(s\) 'format' in columns\.quantity"),
+        (BASE.replace("SKU", "[SKU, Code]"), r"columns\.product_id must be a column name"),
+        (BASE.replace("Date", "{column: [D, T, X], fmt: x}"), r"unknown key\(s\) 'fmt'"),
+        (BASE + "non_merchandise: POST\n", r"non_merchandise must be a list"),
+        (BASE + "category_keywords: sometimes\n", r"category_keywords must be true or false"),
+        ("- just\n- a list\n", r"must be a YAML mapping"),
+        ("columns: [\n", r"not valid YAML"),
+        ("format: csv\n", r"needs a `columns:` section"),
+    ],
+)
+def test_mapping_validation(tmp_path, mapping, message):
+    with pytest.raises(DataImportError, match=message) as err:
+        mapped(tmp_path, SALES, mapping)
+    assert str(tmp_path / "mapping.yml") in str(err.value)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_mapped_unreadable_csv(tmp_path):
+    (tmp_path / "bad.csv").write_bytes(b"Invoice,Date\n\xff\xfe\x00,1\n")
+    with pytest.raises(DataImportError, match=r"bad\.csv: cannot be read as CSV"):
+        import_mapped(tmp_path / "bad.csv", write(tmp_path / "m.yml", BASE), tmp_path / "raw")
+    with pytest.raises(DataImportError, match=r"cannot tell the format"):
+        mapped(tmp_path, SALES, BASE, name="sales.dat")
