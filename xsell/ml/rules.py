@@ -1,0 +1,589 @@
+"""Frequent itemsets and single-consequent association rules, exact and fast.
+
+Input is a frame of (basket, item) pairs, e.g. receipt_id × product_id or
+receipt_id × category, read from DuckDB. Semantics are the textbook ones:
+
+- A basket is a distinct basket id; its items form a set, so duplicate pairs
+  count once. Pairs whose basket id or item is null are ignored (a basket made
+  only of null items is not a basket). ``n_baskets`` = number of baskets left.
+- An itemset is frequent when its basket count is at least
+  :func:`min_basket_count` ``(min_support, n_baskets)``, the integer
+  ``ceil(min_support × n_baskets)`` computed so that a product that is an
+  integer up to floating-point error (``0.07 × 100 = 7.000000000000001``)
+  counts as that integer. Every support comparison is then made on integers.
+- Rules are ``X → y`` for every frequent itemset ``Z`` of length ≥ 2 and every
+  ``y`` in ``Z``, with ``X = Z \\ {y}``; kept when
+  ``confidence = count(Z) / count(X) ≥ min_confidence``, again decided on
+  integers (``count(Z) ≥ ceil(min_confidence × count(X))`` with the same
+  tolerance), so a rule at exactly the threshold is kept.
+- support = count / n_baskets; lift = confidence / supp(y);
+  leverage = supp(Z) − supp(X)·supp(y);
+  conviction = (1 − supp(y)) / (1 − confidence), and ``np.inf`` when the
+  confidence is exactly 1 (then ``count(Z) == count(X)``). A table cannot hold
+  infinity portably, so :func:`rules_for_storage` turns it into NULL: the mart
+  ``fct_association_rules`` stores NULL conviction for confidence-1 rules.
+
+Algorithm: Eclat on vertical bitsets. Only frequent single items take part,
+ranked by ascending basket count. For each item ``i`` the baskets containing
+it are projected out of a CSR basket × item matrix; the pair counts with the
+higher-ranked items come from one ``bincount``; the frequent partners get
+bitsets over *those baskets only* (packed ``uint64``, width ``count(i)/64``
+words instead of ``n_baskets/64``). Deeper levels intersect these bitsets
+depth-first, one numpy ``&`` + ``np.bitwise_count`` per prefix against all
+remaining candidates at once (small nodes: all pairs in one k × k block).
+Memory is the pairs, the CSR/CSC indexes and one projected bitset matrix per
+recursion level. Rules are produced per itemset length with vectorised
+antecedent look-ups (sorted byte keys + searchsorted).
+
+Cost is dominated by the size of the answer: on Online Retail (22k baskets)
+min_support 0.005 gives 13k itemsets in 0.3 s, 0.003 gives 121k in 1.3 s, and
+0.002 gives 14M rules, 3.7 GB of Python lists. Pick thresholds for the output
+size you can store. Thresholds may be numeric strings (dbt vars arrive so).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+__all__ = [
+    "ITEMSET_COLUMNS",
+    "RULE_COLUMNS",
+    "frequent_itemsets",
+    "itemsets_by_level",
+    "itemsets_for_storage",
+    "min_basket_count",
+    "mine_rules",
+    "rules_by_level",
+    "rules_for_storage",
+]
+
+ITEMSET_COLUMNS = ["itemset", "itemset_length", "basket_count", "support", "n_baskets"]
+RULE_COLUMNS = [
+    "antecedent",
+    "consequent",
+    "antecedent_length",
+    "rule_basket_count",
+    "antecedent_basket_count",
+    "consequent_basket_count",
+    "n_baskets",
+    "support",
+    "confidence",
+    "lift",
+    "leverage",
+    "conviction",
+    "antecedent_support",
+    "consequent_support",
+]
+
+# Relative tolerance when turning a fractional threshold into an integer count:
+# far below any real difference between two counts (< 1 basket for any
+# n_baskets < 1e9), far above the float error of ``fraction × count`` (~1e-16).
+_REL_TOL = 1e-9
+# Nodes whose k × k × words pair block is at most this size get all pair
+# counts in one vectorised step (a 1 MiB temporary); bigger ones loop per row.
+_PAIR_BLOCK_WORDS = 1 << 17
+# Projected bitsets are built through a bool matrix up to this many cells.
+_DENSE_BYTES = 1 << 24
+
+
+def min_basket_count(min_support: float, n_baskets: int) -> int:
+    """Smallest basket count an itemset needs to be frequent (at least 1).
+
+    ``ceil(min_support × n_baskets)``, except that a product within a relative
+    1e-9 of an integer is taken as that integer: ``0.07 × 100`` is
+    ``7.000000000000001`` in binary floating point, and ceil of it would wrongly
+    demand 8 baskets. Count-0 itemsets are never frequent.
+    """
+    x = _check_fraction("min_support", min_support, allow_zero=False) * int(n_baskets)
+    return max(1, math.ceil(x - _REL_TOL * max(1.0, x)))
+
+
+def frequent_itemsets(
+    pairs: pd.DataFrame,
+    *,
+    basket_col: str = "basket_id",
+    item_col: str = "item",
+    min_support: float,
+    max_len: int = 10,
+) -> pd.DataFrame:
+    """All itemsets of at most ``max_len`` items with support ≥ ``min_support``.
+
+    Returns one row per itemset, ordered by (itemset_length, itemset):
+    ``itemset`` (sorted Python list of items), ``itemset_length``,
+    ``basket_count``, ``support`` (= basket_count / n_baskets), ``n_baskets``.
+    """
+    mined = _mine(pairs, basket_col, item_col, min_support, max_len)
+    frames = []
+    for length in sorted(mined.levels):
+        rows, counts = mined.levels[length]
+        order = np.lexsort(rows.T[::-1])
+        rows, counts = rows[order], counts[order]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "itemset": _as_lists(mined.labels, rows),
+                    "itemset_length": np.full(len(rows), length, dtype=np.int64),
+                    "basket_count": counts.astype(np.int64),
+                }
+            )
+        )
+    if not frames:
+        return _empty_itemsets()
+    out = pd.concat(frames, ignore_index=True)
+    out["support"] = out["basket_count"] / mined.n_baskets
+    out["n_baskets"] = np.int64(mined.n_baskets)
+    return out[ITEMSET_COLUMNS]
+
+
+def mine_rules(
+    pairs: pd.DataFrame,
+    *,
+    min_support: float,
+    min_confidence: float,
+    max_len: int = 10,
+    basket_col: str = "basket_id",
+    item_col: str = "item",
+) -> pd.DataFrame:
+    """Single-consequent association rules ``antecedent → consequent``.
+
+    The rules come from the frequent itemsets of :func:`frequent_itemsets`
+    (same ``min_support`` and ``max_len``; a rule's itemset has at most
+    ``max_len`` items) and keep confidence ≥ ``min_confidence``. Ordered by
+    (antecedent_length, antecedent, consequent). ``antecedent`` is a sorted
+    Python list, ``consequent`` one item of the input item dtype.
+    ``conviction`` is ``np.inf`` when confidence is 1: store the frame through
+    :func:`rules_for_storage`, which writes NULL instead.
+    """
+    min_confidence = _check_fraction("min_confidence", min_confidence, allow_zero=True)
+    mined = _mine(pairs, basket_col, item_col, min_support, max_len)
+    n = mined.n_baskets
+    labels = mined.labels
+    item_counts = mined.item_counts
+
+    frames = []
+    for length in sorted(mined.levels):
+        if length < 2:
+            continue
+        rows, counts = mined.levels[length]
+        lookup = _KeyIndex(*mined.levels[length - 1]) if length > 2 else None
+        antes, cons, c_rule, c_ante = [], [], [], []
+        for p in range(length):
+            ante = np.delete(rows, p, axis=1)
+            a = item_counts[ante[:, 0]] if lookup is None else lookup.counts_of(ante)
+            keep = counts >= _ceil_tol(min_confidence * a)
+            antes.append(ante[keep])
+            cons.append(rows[keep, p])
+            c_rule.append(counts[keep])
+            c_ante.append(a[keep])
+        ante = np.concatenate(antes)
+        if len(ante) == 0:
+            continue
+        con = np.concatenate(cons)
+        order = np.lexsort((con, *ante.T[::-1]))
+        ante, con = ante[order], con[order]
+        c = np.concatenate(c_rule)[order].astype(np.int64)
+        a = np.concatenate(c_ante)[order].astype(np.int64)
+        b = item_counts[con].astype(np.int64)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "antecedent": _as_lists(labels, ante),
+                    "consequent": labels.take(con),
+                    "antecedent_length": np.full(len(con), length - 1, dtype=np.int64),
+                    "rule_basket_count": c,
+                    "antecedent_basket_count": a,
+                    "consequent_basket_count": b,
+                }
+            )
+        )
+    if not frames:
+        return _empty_rules(mined.labels)
+    out = pd.concat(frames, ignore_index=True)
+    return _add_metrics(out, n)
+
+
+def rules_for_storage(rules: pd.DataFrame) -> pa.Table:
+    """The rules as an Arrow table ready for DuckDB, with NULL for infinite conviction.
+
+    ``mine_rules`` returns ``np.inf`` conviction for confidence-1 rules, the
+    usual pandas/mlxtend convention. Warehouses and BI tools handle infinity
+    badly, so the mart stores NULL there (documented on the column). Types are
+    explicit, so an empty result still gets ``antecedent`` LIST and the item
+    type on ``consequent``.
+    """
+    item_type = _arrow_item_type(rules["consequent"])
+    conviction = rules["conviction"].to_numpy(dtype=np.float64)
+    columns = {
+        "antecedent": pa.array(list(rules["antecedent"]), type=pa.list_(item_type)),
+        "consequent": pa.array(list(rules["consequent"]), type=item_type),
+    }
+    for name in RULE_COLUMNS[2:]:
+        if name == "conviction":
+            columns[name] = pa.array(conviction, mask=np.isinf(conviction), type=pa.float64())
+        else:
+            columns[name] = pa.array(rules[name].to_numpy(), type=_ARROW_TYPES[name])
+    return pa.table(columns)
+
+
+def itemsets_for_storage(itemsets: pd.DataFrame) -> pa.Table:
+    """The itemsets as an Arrow table with explicit types, so an empty result still
+    gets a LIST ``itemset`` column of the item type."""
+    first_items = pd.Series([items[0] for items in itemsets["itemset"]], dtype=object)
+    item_type = _arrow_item_type(first_items)
+    columns = {"itemset": pa.array(list(itemsets["itemset"]), type=pa.list_(item_type))}
+    for name in ITEMSET_COLUMNS[1:]:
+        arrow_type = pa.float64() if name == "support" else pa.int64()
+        columns[name] = pa.array(itemsets[name].to_numpy(), type=arrow_type)
+    return pa.table(columns)
+
+
+def rules_by_level(
+    items: pd.DataFrame,
+    *,
+    min_support: float,
+    min_confidence: float,
+    max_len: int = 10,
+    level_col: str = "item_level",
+) -> pa.Table:
+    """Rules mined separately per level (e.g. product, category) of a
+    (basket_id, item_level, item) frame, stacked with the level as first column."""
+    return _by_level(
+        items,
+        level_col,
+        lambda pairs: rules_for_storage(
+            mine_rules(
+                pairs, min_support=min_support, min_confidence=min_confidence, max_len=max_len
+            )
+        ),
+    )
+
+
+def itemsets_by_level(
+    items: pd.DataFrame, *, min_support: float, max_len: int = 10, level_col: str = "item_level"
+) -> pa.Table:
+    """Frequent itemsets per level of a (basket_id, item_level, item) frame, stacked."""
+    return _by_level(
+        items,
+        level_col,
+        lambda pairs: itemsets_for_storage(
+            frequent_itemsets(pairs, min_support=min_support, max_len=max_len)
+        ),
+    )
+
+
+def _by_level(items: pd.DataFrame, level_col: str, mine) -> pa.Table:
+    tables = []
+    for level in sorted(items[level_col].dropna().unique()):
+        table = mine(items.loc[items[level_col] == level].drop(columns=level_col))
+        levels = pa.array([level] * len(table), type=pa.string())
+        tables.append(table.add_column(0, level_col, levels))
+    if not tables:
+        empty = mine(items.drop(columns=level_col).iloc[:0])
+        return empty.add_column(0, level_col, pa.array([], type=pa.string()))
+    return pa.concat_tables(tables)
+
+
+# --------------------------------------------------------------------------- #
+# internals
+
+
+_INT_COLUMNS = [
+    "antecedent_length",
+    "rule_basket_count",
+    "antecedent_basket_count",
+    "consequent_basket_count",
+    "n_baskets",
+]
+_ARROW_TYPES = {
+    **{c: pa.int64() for c in _INT_COLUMNS},
+    **{c: pa.float64() for c in RULE_COLUMNS if c not in _INT_COLUMNS},
+}
+
+
+class _Mined:
+    """Result of the mining pass, in integer codes.
+
+    ``labels``: the distinct items, sorted, so code order is item order.
+    ``item_counts[code]``: basket count of each item.
+    ``levels[length] = (rows, counts)``: rows is (m, length) int64 codes, each
+    row ascending; counts is (m,) int64.
+    """
+
+    def __init__(self, n_baskets, labels, item_counts, levels):
+        self.n_baskets = n_baskets
+        self.labels = labels
+        self.item_counts = item_counts
+        self.levels = levels
+
+
+def _check_fraction(name: str, value, *, allow_zero: bool) -> float:
+    """``value`` as a float in (0, 1] or [0, 1]; numeric strings (dbt vars) accepted."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    low_ok = number >= 0 if allow_zero else number > 0
+    if not (low_ok and number <= 1):
+        bound = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name} must be a number in {bound}, got {value!r}")
+    return number
+
+
+def _check_max_len(value) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (number >= 1 and number == int(number)):
+        raise ValueError(f"max_len must be an integer >= 1, got {value!r}")
+    return int(number)
+
+
+def _ceil_tol(x: np.ndarray) -> np.ndarray:
+    """Vectorised ceil with the same integer-snapping tolerance as min_basket_count."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.ceil(x - _REL_TOL * np.maximum(1.0, x))
+
+
+def _prepare(pairs: pd.DataFrame, basket_col: str, item_col: str):
+    """Distinct (basket code, item code) pairs; item codes follow sorted item order."""
+    missing = [c for c in (basket_col, item_col) if c not in pairs.columns]
+    if missing:
+        raise KeyError(f"pairs has no column(s) {missing}; columns are {list(pairs.columns)}")
+    frame = pairs[[basket_col, item_col]].dropna()
+    basket_codes, _ = pd.factorize(frame[basket_col])
+    item_codes, labels = pd.factorize(frame[item_col], sort=True)
+    n_baskets = int(basket_codes.max()) + 1 if len(basket_codes) else 0
+    n_items = len(labels)
+    key = np.sort(basket_codes.astype(np.int64) * max(n_items, 1) + item_codes)
+    key = key[np.concatenate(([True], key[1:] != key[:-1]))] if len(key) else key
+    if n_items:
+        return n_baskets, labels, key // n_items, key % n_items
+    return n_baskets, labels, key, key
+
+
+def _mine(pairs, basket_col, item_col, min_support, max_len) -> _Mined:
+    max_len = _check_max_len(max_len)
+    min_support = _check_fraction("min_support", min_support, allow_zero=False)
+    n, labels, baskets, items = _prepare(pairs, basket_col, item_col)
+    item_counts = np.bincount(items, minlength=len(labels)).astype(np.int64)
+    levels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if n == 0:
+        return _Mined(0, labels, item_counts, levels)
+    thr = min_basket_count(min_support, n)
+
+    frequent = np.flatnonzero(item_counts >= thr)
+    if len(frequent) == 0:
+        return _Mined(n, labels, item_counts, levels)
+    levels[1] = (frequent[:, None].astype(np.int64), item_counts[frequent])
+    if max_len >= 2 and len(frequent) >= 2:
+        # rank = position in ascending-count order (ties by item order)
+        rank_to_code = frequent[np.lexsort((frequent, item_counts[frequent]))]
+        code_to_rank = np.full(len(labels), -1, dtype=np.int64)
+        code_to_rank[rank_to_code] = np.arange(len(rank_to_code))
+        ranks = code_to_rank[items]
+        keep = ranks >= 0
+        found = _EclatRun(baskets[keep], ranks[keep], n, len(rank_to_code), thr, max_len).run()
+        for length, (rows, counts) in found.items():
+            rows = np.sort(rank_to_code[rows], axis=1)
+            levels[length] = (rows, counts)
+    return _Mined(n, labels, item_counts, levels)
+
+
+class _EclatRun:
+    """Depth-first Eclat over per-item projected bitsets, in rank space."""
+
+    def __init__(self, baskets, ranks, n_baskets, n_ranks, thr, max_len):
+        self.thr = thr
+        self.max_len = max_len
+        self.n_ranks = n_ranks
+        # CSR: pairs sorted by (basket, rank), so the partners of rank r above r
+        # in a basket are the rest of its row. For each rank, ``col_at`` lists
+        # where it sits in the CSR (baskets ascending).
+        by_basket = np.argsort(baskets * n_ranks + ranks)
+        baskets, ranks = baskets[by_basket], ranks[by_basket]
+        self.row_ptr = _indptr(baskets, n_baskets)
+        self.row_items = ranks
+        self.col_at = np.argsort(ranks, kind="stable")
+        self.col_ptr = _indptr(ranks[self.col_at], n_ranks)
+        self.col_baskets = baskets[self.col_at]
+        # per length: lists of prefixes (tuples), last items, counts
+        self.found: dict[int, tuple[list, list, list]] = {}
+
+    def _emit(self, prefix: tuple, last: np.ndarray, counts: np.ndarray) -> None:
+        bucket = self.found.setdefault(len(prefix) + 1, ([], [], []))
+        bucket[0].append(prefix)
+        bucket[1].append(last)
+        bucket[2].append(counts)
+
+    def run(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        slot = np.full(self.n_ranks, -1, dtype=np.int64)  # rank -> candidate slot
+        for r in range(self.n_ranks - 1):
+            seg = slice(self.col_ptr[r], self.col_ptr[r + 1])
+            rows = self.col_baskets[seg]
+            # pos: index of the basket among r's baskets; cols: its ranks above r
+            pos, cols = _gather(self.col_at[seg] + 1, self.row_ptr[rows + 1], self.row_items)
+            pair_counts = np.bincount(cols - (r + 1), minlength=self.n_ranks - r - 1)
+            partners = np.flatnonzero(pair_counts >= self.thr)
+            if len(partners) == 0:
+                continue
+            cand = partners + (r + 1)
+            self._emit((r,), cand, pair_counts[partners])
+            if self.max_len < 3 or len(cand) < 2:
+                continue
+            # bitsets of {r, c} for each partner c, over the baskets of r only
+            slot[cand] = np.arange(len(cand))
+            sel = slot[cols] >= 0
+            bits = _bitsets(slot[cols[sel]], pos[sel], len(cand), len(rows))
+            slot[cand] = -1
+            self._dfs((r,), cand, bits)
+        return self._collect()
+
+    def _dfs(self, prefix: tuple, cand: np.ndarray, bits: np.ndarray) -> None:
+        """``bits[a]`` = baskets holding prefix ∪ {cand[a]}; emit prefix ∪ {cand[a], cand[b]}."""
+        k, width = bits.shape
+        if k * k * width <= _PAIR_BLOCK_WORDS:
+            # small node: all pair counts in one shot, Python only where something is frequent
+            counts = np.bitwise_count(bits[:, None, :] & bits[None, :, :]).sum(
+                axis=2, dtype=np.int64
+            )
+            ok = np.triu(counts >= self.thr, 1)
+            for a in np.flatnonzero(ok.any(axis=1)):
+                keep = np.flatnonzero(ok[a])
+                self._extend(prefix, cand, bits, a, keep, counts[a, keep])
+            return
+        for a in range(k - 1):
+            inter = bits[a] & bits[a + 1 :]
+            counts = np.bitwise_count(inter).sum(axis=1, dtype=np.int64)
+            keep = np.flatnonzero(counts >= self.thr)
+            if len(keep):
+                self._extend(prefix, cand, bits, a, keep + (a + 1), counts[keep])
+
+    def _extend(self, prefix, cand, bits, a, keep, counts) -> None:
+        """Emit prefix ∪ {cand[a], cand[b]} for b in keep and recurse on prefix ∪ {cand[a]}."""
+        new_prefix = (*prefix, int(cand[a]))
+        new_cand = cand[keep]
+        self._emit(new_prefix, new_cand, counts)
+        if len(new_prefix) + 1 < self.max_len and len(keep) > 1:
+            self._dfs(new_prefix, new_cand, bits[a] & bits[keep])
+
+    def _collect(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for length, (prefixes, lasts, counts) in self.found.items():
+            sizes = np.fromiter((len(x) for x in lasts), dtype=np.int64, count=len(lasts))
+            head = np.repeat(np.array(prefixes, dtype=np.int64), sizes, axis=0)
+            rows = np.column_stack([head, np.concatenate(lasts)])
+            out[length] = (rows, np.concatenate(counts).astype(np.int64))
+        return out
+
+
+def _indptr(sorted_keys: np.ndarray, n: int) -> np.ndarray:
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sorted_keys, minlength=n), out=ptr[1:])
+    return ptr
+
+
+def _gather(starts: np.ndarray, ends: np.ndarray, values: np.ndarray):
+    """Concatenated slices ``values[starts[j]:ends[j]]``, with the slice number j of each."""
+    lens = ends - starts
+    pos = np.repeat(np.arange(len(starts)), lens)
+    offsets = np.cumsum(lens) - lens
+    idx = np.arange(int(lens.sum())) + np.repeat(starts - offsets, lens)
+    return pos, values[idx]
+
+
+def _bitsets(row: np.ndarray, bit: np.ndarray, n_rows: int, n_bits: int) -> np.ndarray:
+    """(n_rows, ceil(n_bits/64)) uint64 bitsets with bit ``bit[j]`` set in row ``row[j]``."""
+    words = -(-n_bits // 64)
+    if n_rows * n_bits <= _DENSE_BYTES:  # fastest: a bool matrix, packed
+        dense = np.zeros((n_rows, words * 64), dtype=bool)
+        dense[row, bit] = True
+        return np.packbits(dense, axis=1, bitorder="little").view(np.uint64)
+    # large projections: 8x less memory, about 2x slower
+    out = np.zeros((n_rows, words), dtype=np.uint64)
+    masks = np.left_shift(np.uint64(1), (bit & 63).astype(np.uint64))
+    np.bitwise_or.at(out, (row, bit >> 6), masks)
+    return out
+
+
+class _KeyIndex:
+    """Exact look-up of itemset rows (ascending codes) among the rows of one length."""
+
+    def __init__(self, rows: np.ndarray, counts: np.ndarray):
+        keys = _row_keys(rows)
+        self.order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.order]
+        self.counts = counts
+
+    def counts_of(self, rows: np.ndarray) -> np.ndarray:
+        keys = _row_keys(rows)
+        idx = np.searchsorted(self.keys, keys)
+        idx = np.minimum(idx, len(self.keys) - 1)
+        if not np.array_equal(self.keys[idx], keys):  # downward closure guarantees a hit
+            raise AssertionError("antecedent itemset missing from the frequent itemsets")
+        return self.counts[self.order[idx]]
+
+
+def _row_keys(rows: np.ndarray) -> np.ndarray:
+    """Each row as one fixed-width byte string (big-endian, so byte order = row order)."""
+    be = np.ascontiguousarray(rows, dtype=">u4")
+    return be.view(np.dtype((np.void, 4 * rows.shape[1]))).ravel()
+
+
+def _as_lists(labels: pd.Index, rows: np.ndarray) -> list:
+    return np.asarray(labels, dtype=object)[rows].tolist()
+
+
+def _add_metrics(out: pd.DataFrame, n: int) -> pd.DataFrame:
+    c = out["rule_basket_count"].to_numpy()
+    a = out["antecedent_basket_count"].to_numpy()
+    b = out["consequent_basket_count"].to_numpy()
+    n_f = float(n)
+    out["n_baskets"] = np.int64(n)
+    out["support"] = c / n_f
+    out["confidence"] = c / a
+    out["lift"] = (c * n_f) / (a.astype(np.float64) * b)
+    # integer numerators: exact for n_baskets < 3e9, so independence gives 0.0
+    out["leverage"] = (c * n - a * b) / (n_f * n_f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conviction = (a * (n - b)).astype(np.float64) / (n_f * (a - c))
+    out["conviction"] = np.where(c == a, np.inf, conviction)
+    out["antecedent_support"] = a / n_f
+    out["consequent_support"] = b / n_f
+    return out[RULE_COLUMNS]
+
+
+def _empty_itemsets() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "itemset": pd.Series([], dtype=object),
+            "itemset_length": pd.Series([], dtype=np.int64),
+            "basket_count": pd.Series([], dtype=np.int64),
+            "support": pd.Series([], dtype=np.float64),
+            "n_baskets": pd.Series([], dtype=np.int64),
+        }
+    )
+
+
+def _empty_rules(labels: pd.Index) -> pd.DataFrame:
+    columns = {
+        "antecedent": pd.Series([], dtype=object),
+        "consequent": pd.Series(labels[:0]),
+    }
+    for name in RULE_COLUMNS[2:]:
+        columns[name] = pd.Series([], dtype=_ARROW_TYPES[name].to_pandas_dtype())
+    return pd.DataFrame(columns)
+
+
+def _arrow_item_type(consequent: pd.Series) -> pa.DataType:
+    """Arrow type of the items; text of any flavour becomes plain string (DuckDB VARCHAR)."""
+    item_type = pa.array(consequent).type
+    if pa.types.is_null(item_type) or pa.types.is_large_string(item_type):
+        return pa.string()
+    if pa.types.is_string_view(item_type):
+        return pa.string()
+    return item_type
