@@ -30,7 +30,7 @@ docs: setup
 	@echo "Serve with: $(BIN)/dbt docs serve"
 
 lint: setup
-	$(BIN)/ruff check xsell tests bench python_models
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python bench/bench_pipeline.py
