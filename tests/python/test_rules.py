@@ -460,3 +460,30 @@ def test_memory_saving_paths_give_identical_results(planted, monkeypatch):
     monkeypatch.setattr(rules_module, "_DENSE_BYTES", 0)
     lean = mine_rules(planted, min_support=0.0123, min_confidence=0.1)
     pd.testing.assert_frame_equal(fast, lean)
+
+
+def test_levels_are_mined_separately_with_their_own_support():
+    from xsell.ml.rules import itemsets_by_level, rules_by_level
+
+    items = pd.DataFrame(
+        {
+            "basket_id": ["1", "1", "2", "2", "3", "1", "2", "3"],
+            "item_level": ["product"] * 5 + ["category"] * 3,
+            "item": ["a", "b", "a", "b", "c", "X", "X", "X"],
+        }
+    )
+    itemsets = itemsets_by_level(items, min_support={"product": 0.5, "category": 1.0})
+    frame = itemsets.to_pandas()
+    assert frame[frame.item_level == "product"]["itemset"].map(tuple).tolist() == [
+        ("a",), ("b",), ("a", "b")
+    ]
+    assert frame[frame.item_level == "category"]["basket_count"].tolist() == [3]
+    rules = rules_by_level(items, min_support=0.5, min_confidence=0.9).to_pandas()
+    assert rules[["item_level", "consequent", "confidence"]].values.tolist() == [
+        ["product", "b", 1.0], ["product", "a", 1.0]
+    ]
+    assert rules["conviction"].isna().all()  # confidence 1: infinite, stored as NULL
+    empty = rules_by_level(items.iloc[:0], min_support=0.5, min_confidence=0.1)
+    assert empty.num_rows == 0 and empty.schema.field("antecedent").type.value_type == "string"
+    with pytest.raises(KeyError, match="no min_support for item level 'category'"):
+        itemsets_by_level(items, min_support={"product": 0.5})

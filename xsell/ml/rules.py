@@ -44,6 +44,7 @@ size you can store. Thresholds may be numeric strings (dbt vars arrive so).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -244,45 +245,58 @@ def itemsets_for_storage(itemsets: pd.DataFrame) -> pa.Table:
 def rules_by_level(
     items: pd.DataFrame,
     *,
-    min_support: float,
+    min_support: float | Mapping[str, float],
     min_confidence: float,
     max_len: int = 10,
     level_col: str = "item_level",
 ) -> pa.Table:
     """Rules mined separately per level (e.g. product, category) of a
-    (basket_id, item_level, item) frame, stacked with the level as first column."""
+    (basket_id, item_level, item) frame, stacked with the level as first column.
+    ``min_support`` is one threshold, or one per level."""
     return _by_level(
         items,
         level_col,
-        lambda pairs: rules_for_storage(
-            mine_rules(
-                pairs, min_support=min_support, min_confidence=min_confidence, max_len=max_len
-            )
+        lambda pairs, support: rules_for_storage(
+            mine_rules(pairs, min_support=support, min_confidence=min_confidence, max_len=max_len)
         ),
+        min_support,
     )
 
 
 def itemsets_by_level(
-    items: pd.DataFrame, *, min_support: float, max_len: int = 10, level_col: str = "item_level"
+    items: pd.DataFrame,
+    *,
+    min_support: float | Mapping[str, float],
+    max_len: int = 10,
+    level_col: str = "item_level",
 ) -> pa.Table:
     """Frequent itemsets per level of a (basket_id, item_level, item) frame, stacked."""
     return _by_level(
         items,
         level_col,
-        lambda pairs: itemsets_for_storage(
-            frequent_itemsets(pairs, min_support=min_support, max_len=max_len)
+        lambda pairs, support: itemsets_for_storage(
+            frequent_itemsets(pairs, min_support=support, max_len=max_len)
         ),
+        min_support,
     )
 
 
-def _by_level(items: pd.DataFrame, level_col: str, mine) -> pa.Table:
+def _by_level(items: pd.DataFrame, level_col: str, mine, min_support) -> pa.Table:
+    def support_of(level: str) -> float:
+        if isinstance(min_support, Mapping):
+            if level not in min_support:
+                raise KeyError(f"no min_support for item level {level!r}")
+            return float(min_support[level])
+        return float(min_support)
+
     tables = []
     for level in sorted(items[level_col].dropna().unique()):
-        table = mine(items.loc[items[level_col] == level].drop(columns=level_col))
+        pairs = items.loc[items[level_col] == level].drop(columns=level_col)
+        table = mine(pairs, support_of(level))
         levels = pa.array([level] * len(table), type=pa.string())
         tables.append(table.add_column(0, level_col, levels))
     if not tables:
-        empty = mine(items.drop(columns=level_col).iloc[:0])
+        empty = mine(items.drop(columns=level_col).iloc[:0], 0.5)
         return empty.add_column(0, level_col, pa.array([], type=pa.string()))
     return pa.concat_tables(tables)
 

@@ -1,0 +1,6 @@
+-- The strongest category-level association rules.
+select *
+from {{ ref('fct_association_rules') }}
+where item_level = 'category'
+order by lift desc, confidence desc
+limit 50

@@ -1,0 +1,48 @@
+{#- Functions whose spelling differs between engines, dispatched so every model stays one file. -#}
+
+{#- Exact seconds from `start` to `end` (dbt.datediff counts boundaries crossed instead). -#}
+{% macro seconds_between(start, end) -%}
+    {{ return(adapter.dispatch("seconds_between", "xsell")(start, end)) }}
+{%- endmacro %}
+
+{% macro default__seconds_between(start, end) -%}
+    (epoch({{ end }}) - epoch({{ start }}))
+{%- endmacro %}
+
+{% macro spark__seconds_between(start, end) -%}
+    (unix_timestamp({{ end }}) - unix_timestamp({{ start }}))
+{%- endmacro %}
+
+
+{#- ISO day of week: 1 = Monday ... 7 = Sunday. -#}
+{% macro iso_weekday(timestamp) -%}
+    {{ return(adapter.dispatch("iso_weekday", "xsell")(timestamp)) }}
+{%- endmacro %}
+
+{% macro default__iso_weekday(timestamp) -%}
+    isodow({{ timestamp }})
+{%- endmacro %}
+
+{% macro spark__iso_weekday(timestamp) -%}
+    (weekday({{ timestamp }}) + 1)
+{%- endmacro %}
+
+
+{#- Hour of day, 0-23. -#}
+{% macro hour_of_day(timestamp) -%}
+    extract(hour from {{ timestamp }})
+{%- endmacro %}
+
+
+{#- Exact (interpolated) quantile of `expression`, as an aggregate. -#}
+{% macro quantile(expression, fraction) -%}
+    {{ return(adapter.dispatch("quantile", "xsell")(expression, fraction)) }}
+{%- endmacro %}
+
+{% macro default__quantile(expression, fraction) -%}
+    quantile_cont({{ expression }}, {{ fraction }})
+{%- endmacro %}
+
+{% macro spark__quantile(expression, fraction) -%}
+    percentile({{ expression }}, {{ fraction }})
+{%- endmacro %}

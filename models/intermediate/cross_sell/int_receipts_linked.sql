@@ -1,0 +1,37 @@
+{#-
+    Pairs of purchase receipts of the same loyalty member in the same store whose
+    checkouts are at most attach_window_minutes apart, in both directions, the
+    receipt itself excluded. Anonymous receipts have no partners.
+-#}
+with
+
+receipts as (
+    select * from {{ ref('int_receipts_aggregated') }}
+    where is_purchase and is_member
+),
+
+pairs as (
+    select
+        receipt.receipt_id,
+        partner.receipt_id as partner_receipt_id,
+        {{ seconds_between("receipt.sold_at", "partner.sold_at") }} as seconds_apart
+    from receipts as receipt
+    inner join receipts as partner
+        on receipt.customer_id = partner.customer_id
+        and receipt.store_id = partner.store_id
+        and receipt.receipt_id != partner.receipt_id
+        and receipt.sold_date between
+            {{ dbt.dateadd("day", -1, "partner.sold_date") }}
+            and {{ dbt.dateadd("day", 1, "partner.sold_date") }}
+),
+
+final as (
+    select
+        receipt_id,
+        partner_receipt_id,
+        seconds_apart
+    from pairs
+    where abs(seconds_apart) <= {{ var("attach_window_minutes") }} * 60
+)
+
+select * from final

@@ -1,0 +1,15 @@
+"""Frequent itemsets of any length up to max_itemset_length (xsell.ml.rules)."""
+
+from xsell.ml.rules import itemsets_by_level
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    min_support = dbt.config.get("min_support")
+    product_min_support = dbt.config.get("product_min_support")
+    max_len = dbt.config.get("max_itemset_length")
+    return itemsets_by_level(
+        dbt.ref("int_basket_items").df(),
+        min_support={"category": float(min_support), "product": float(product_min_support)},
+        max_len=int(max_len),
+    )
