@@ -1,8 +1,7 @@
 """Cross-sell marts against what the synthetic store planted, and against
 independent computations of the same definitions.
 
-One clean store is generated and built once for the module (about 45k receipts:
-big enough that a planted lift is measured to about +-0.1).
+The clean store of conftest.store_build is generated and built once per session.
 """
 
 from __future__ import annotations
@@ -14,26 +13,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from support import run_xsell
 
-from xsell.generate import generate_store, load_config
+from xsell.generate import load_config
 
 pytestmark = pytest.mark.dbt
 
-STORE = {"seed": 11, "days": 180, "stores": 2, "visits_per_day": 120}
-
-
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    work = tmp_path_factory.mktemp("cross_sell")
-    raw = work / "raw"
-    generate_store(raw, **STORE)
-    build_db = work / "build.duckdb"
-    done = run_xsell(
-        ["run", "--raw-dir", str(raw), "--build-db", str(build_db), "--no-generate"], work
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return {"raw": raw, "db": build_db}
+def build(store_build):
+    return store_build
 
 
 def query(build, sql: str) -> pd.DataFrame:
