@@ -19,7 +19,7 @@ holds it::
     size_class: {large_price_quantile: 0.95}
 
 See ``MAPPING_KEYS`` and ``TARGETS`` for everything accepted, and
-``README_snippet.md`` for a worked example. The mapping is validated before the
+the README ("Use your own data") for a worked example. The mapping is validated before the
 file is read; the file's columns are checked before any value is parsed.
 """
 
