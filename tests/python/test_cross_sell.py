@@ -251,3 +251,27 @@ def test_seed_agrees_with_the_generator_catalogue(config):
     for category in config.catalogue.addons:
         assert attributes.loc[category.name, "size_class"] == "SMALL"
     assert set(attributes.index[attributes.is_impulse]) == set(config.impulse.categories)
+
+
+def test_dashboard_analyses_compile_and_return_rows(build):
+    """Every query set in analyses/ compiles with dbt and runs on the built marts."""
+    import os
+    import subprocess
+    import sys
+
+    work = build["work"]
+    env = dict(os.environ, XSELL_RAW_DIR=str(build["raw"]), XSELL_BUILD_DB=str(build["db"]),
+               DBT_TARGET_PATH=str(work / "target_analyses"), DBT_LOG_PATH=str(work / "logs"),
+               DO_NOT_TRACK="1")
+    dbt = str(Path(sys.executable).parent / "dbt")
+    done = subprocess.run([dbt, "compile", "--select", "resource_type:analysis", "--quiet"],
+                          cwd=Path(__file__).parents[2], env=env, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    compiled = sorted((work / "target_analyses" / "compiled" / "xsell" / "analyses").rglob("*.sql"))
+    assert {path.parent.name for path in compiled} == {
+        "revenue_breakdown", "cross_sell_matrix", "impulse_categories", "restaurant_and_upsell"}
+    with duckdb.connect(str(build["db"]), read_only=True) as con:
+        for path in compiled:
+            rows = con.execute(path.read_text()).fetchall()
+            assert rows, path.name
