@@ -125,19 +125,39 @@ def import_csv_command(path, mapping_path, out_dir) -> None:
               help="Generate the synthetic store when the raw folder has no transactions.")
 @click.option("--seed", type=int, default=42, show_default=True,
               help="Seed for the synthetic store, when one is generated.")
-def run(raw_dir, build_db, generate_if_empty, seed) -> None:
-    """The main job: (generate) -> dbt build -> print where the outputs are."""
+@click.option("--publish/--no-publish", "publish_result", default=True, show_default=True,
+              help="Publish the build file for BI tools once the build has passed.")
+def run(raw_dir, build_db, generate_if_empty, seed, publish_result) -> None:
+    """The main job: (generate) -> dbt build -> publish -> print where the outputs are."""
     from xsell.pipeline import PipelineError, run_pipeline
 
     paths = Paths.resolve(raw_dir=raw_dir, build_db=build_db)
     try:
         report = run_pipeline(
-            paths, generate_if_empty=generate_if_empty, seed=seed, log=click.echo
+            paths, generate_if_empty=generate_if_empty, seed=seed, log=click.echo,
+            publish=publish_result,
         )
     except PipelineError as error:
         _echo_err(f"xsell run failed at step '{error.step}':\n{error}")
         sys.exit(1)
     click.echo(report)
+
+
+@main.command()
+@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+              help="The build file to publish [default: warehouse/xsell_build.duckdb].")
+def publish(build_db) -> None:
+    """Copy the build file atomically to the published file BI tools read."""
+    from xsell.publish import PublishError
+    from xsell.publish import publish as publish_build
+
+    paths = Paths.resolve(build_db=build_db)
+    try:
+        published = publish_build(paths.build_db, paths.published_db)
+    except PublishError as error:
+        _echo_err(f"xsell publish failed:\n{error}")
+        sys.exit(1)
+    click.echo(published.describe())
 
 
 @main.command()
@@ -149,7 +169,8 @@ def status(raw_dir) -> None:
     click.echo(f"raw data:   {paths.raw_dir} ({detect_raw_format(paths.raw_dir) or 'absent'})")
     built = "present" if paths.build_db.exists() else "absent"
     click.echo(f"build file: {paths.build_db} ({built})")
-    click.echo(f"published:  {paths.published_db}")
+    published = "present" if paths.published_db.exists() else "absent"
+    click.echo(f"published:  {paths.published_db} ({published})")
 
 
 if __name__ == "__main__":

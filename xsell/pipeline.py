@@ -1,4 +1,4 @@
-"""The main job behind `xsell run`: (generate) -> dbt build -> summary.
+"""The main job behind `xsell run`: (generate) -> dbt build -> publish -> summary.
 
 Each step raises PipelineError naming the step and what failed, so the command
 stops at the first failure with a message a person can act on.
@@ -14,6 +14,8 @@ import duckdb
 from xsell.contract import RAW_TABLES
 from xsell.dbt_runner import dbt_env, run_dbt
 from xsell.project import Paths, detect_raw_format
+from xsell.publish import PublishError
+from xsell.publish import publish as publish_build
 
 
 class PipelineError(RuntimeError):
@@ -29,6 +31,7 @@ def run_pipeline(
     seed: int = 42,
     log: Callable[[str], None] = print,
     target_path: Path | None = None,
+    publish: bool = True,
 ) -> str:
     raw_format = detect_raw_format(paths.raw_dir)
     if raw_format is None:
@@ -54,7 +57,20 @@ def run_pipeline(
     )
     if not result.ok:
         raise PipelineError("dbt build", result.summary())
-    return build_report(paths)
+
+    # Quality gate: the Great Expectations checkpoint on the marts runs here, between the
+    # build and the publish, and raises PipelineError("quality gate", ...) on failure, so
+    # that BI tools never see marts that failed an expectation.
+
+    report = build_report(paths)
+    if not publish:
+        return report + f"\nNot published (--no-publish): {paths.published_db} is unchanged."
+    log(f"publish: {paths.build_db} -> {paths.published_db}")
+    try:
+        published = publish_build(paths.build_db, paths.published_db)
+    except PublishError as error:
+        raise PipelineError("publish", str(error)) from error
+    return report + "\n" + published.describe()
 
 
 def build_report(paths: Paths) -> str:

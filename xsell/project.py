@@ -47,11 +47,14 @@ class Paths:
         build = build_db or Path(
             os.environ.get("XSELL_BUILD_DB", project / "warehouse" / "xsell_build.duckdb")
         )
+        published = Path(
+            os.environ.get("XSELL_PUBLISHED_DB", project / "warehouse" / "xsell.duckdb")
+        )
         return cls(
             project_dir=project,
             raw_dir=_absolute(raw, project),
             build_db=_absolute(build, project),
-            published_db=project / "warehouse" / "xsell.duckdb",
+            published_db=_absolute(published, project),
         )
 
 

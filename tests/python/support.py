@@ -23,13 +23,15 @@ def dataset_path(*parts: str) -> Path:
 
 
 def run_xsell(args: list[str], workdir: Path, **env_overrides: str) -> subprocess.CompletedProcess:
-    """Run the xsell CLI from the project root, with dbt's target and logs kept in workdir."""
+    """Run the xsell CLI from the project root, with dbt's target and logs, and the file
+    `xsell run` publishes, kept in workdir (never the project's warehouse/xsell.duckdb)."""
     env = dict(os.environ)
     env.update(
         {
             "DBT_TARGET_PATH": str(workdir / "target"),
             "DBT_LOG_PATH": str(workdir / "logs"),
             "DO_NOT_TRACK": "1",
+            "XSELL_PUBLISHED_DB": str(workdir / "published.duckdb"),
         }
     )
     env.update(env_overrides)
