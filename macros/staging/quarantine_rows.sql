@@ -16,6 +16,7 @@ checked as (
 
 final as (
     select
+        raw_row_id,
         rejection_reason
         {%- for name in columns %},
         raw_{{ name }} as {{ name }}

@@ -9,8 +9,8 @@
 -#}
 with
 
-campaigns as (
-    select * from {{ ref('stg_pos__campaigns') }}
+campaign_windows as (
+    select * from {{ ref('int_campaign_targets_windowed') }}
 ),
 
 receipts as (
@@ -30,19 +30,6 @@ daily_receipts as (
         count(*) as receipts
     from receipts
     group by sold_date
-),
-
-campaign_windows as (
-    select
-        campaign_target_id,
-        campaign_id,
-        campaign_name,
-        target_category,
-        target_product_id,
-        discount_pct,
-        cast(starts_at as date) as first_day,
-        cast({{ dbt.dateadd("day", -1, "cast(ends_at as date)") }} as date) as last_day
-    from campaigns
 ),
 
 classified_days as (

@@ -15,7 +15,7 @@ anchors as (
 ),
 
 has_restaurant_data as (
-    select count(*) > 0 as present from {{ ref('stg_pos__restaurant_orders') }}
+    select count(*) > 0 as present from {{ ref('int_restaurant_orders_aggregated') }}
 ),
 
 by_family as (

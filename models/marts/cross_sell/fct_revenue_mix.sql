@@ -18,7 +18,7 @@ attached as (
 ),
 
 restaurant as (
-    select * from {{ ref('stg_pos__restaurant_orders') }}
+    select * from {{ ref('int_restaurant_orders_aggregated') }}
 ),
 
 receipts_with_anchor as (
@@ -65,13 +65,12 @@ restaurant_stream as (
         store_id,
         ordered_date as sold_date,
         'RESTAURANT' as revenue_stream,
-        count(*) as receipts,
-        count(*) as lines,
-        sum(amount) as revenue,
+        orders as receipts,
+        orders as lines,
+        revenue,
         cast(null as double) as margin,
         0 as costed_revenue
     from restaurant
-    group by store_id, ordered_date
 ),
 
 streams as (

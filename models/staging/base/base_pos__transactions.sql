@@ -70,12 +70,16 @@ ranked as (
         row_number() over (
             partition by receipt_id, line_number, line_rejection_reason is null
             order by {{ raw_column_list(columns) }}
-        ) as key_rank
+        ) as key_rank,
+        -- Identifies the raw row: identical rows are interchangeable, so ordering by
+        -- every raw value numbers them deterministically.
+        row_number() over (order by {{ raw_column_list(columns) }}) as raw_row_id
     from product_checked
 ),
 
 final as (
     select
+        raw_row_id,
         {{ checked_columns(columns) }},
         case
             when line_rejection_reason is not null then line_rejection_reason
