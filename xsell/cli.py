@@ -161,6 +161,28 @@ def publish(build_db) -> None:
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet",
+              show_default=True)
+@click.option("--db", "db", type=click.Path(path_type=Path), default=None,
+              help="DuckDB file to export [default: the published warehouse/xsell.duckdb].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Output folder [default: warehouse/export].")
+def export(fmt, db, out_dir) -> None:
+    """Write every table of the schemas marts and ml as Parquet, plus manifest.json."""
+    from xsell.export import ExportError, export_parquet
+
+    paths = Paths.resolve()
+    try:
+        exported = export_parquet(
+            db or paths.published_db, out_dir or paths.published_db.parent / "export"
+        )
+    except ExportError as error:
+        _echo_err(f"xsell export failed:\n{error}")
+        sys.exit(1)
+    click.echo(exported.describe())
+
+
+@main.command()
 @click.option("--raw-dir", type=click.Path(path_type=Path), default=None)
 def status(raw_dir) -> None:
     """Show where the project, raw data and build file are."""

@@ -23,6 +23,7 @@ import duckdb
 import pytest
 from support import PROJECT_DIR, XSELL, run_xsell
 
+from xsell.export import export_parquet
 from xsell.generate import generate_store
 from xsell.publish import PublishError, publish
 
@@ -281,6 +282,56 @@ def test_a_failed_build_does_not_publish(built, tmp_path):
     assert sha256(published) == before
 
 
+@pytest.mark.dbt
+def test_export_writes_one_parquet_per_table_with_the_db_row_counts(built, tmp_path):
+    out = tmp_path / "export"
+    done = run_xsell(
+        ["export", "--format", "parquet", "--out", str(out)],
+        tmp_path,
+        XSELL_PUBLISHED_DB=str(built["published_a"]),  # the default --db
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    with duckdb.connect(str(built["published_a"]), read_only=True) as con:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where schema_name in ('marts', 'ml') order by 1, 2"
+        ).fetchall()
+        expected = {
+            f"{schema}/{table}.parquet": (
+                con.execute(f"select count(*) from {schema}.{table}").fetchone()[0],
+                [c[0] for c in con.execute(f"describe {schema}.{table}").fetchall()],
+            )
+            for schema, table in tables
+        }
+        comments = dict(
+            ((schema, table, column), comment)
+            for schema, table, column, comment in con.execute(
+                "select schema_name, table_name, column_name, comment from duckdb_columns() "
+                "where schema_name in ('marts', 'ml')"
+            ).fetchall()
+        )
+    assert len(expected) >= 10
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*.parquet")}
+    assert files == set(expected)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {t["file"]: t["rows"] for t in manifest["tables"]} == {
+        file: rows for file, (rows, _) in expected.items()
+    }
+    with duckdb.connect() as con:
+        for file, (rows, columns) in expected.items():
+            path = out / file
+            assert con.execute(f"select count(*) from '{path}'").fetchone()[0] == rows, file
+            assert [c[0] for c in con.execute(f"describe select * from '{path}'").fetchall()] \
+                == columns, file
+    # The dbt column descriptions travel with the files.
+    described = {
+        (t["schema"], t["table"], c["name"]): c["description"]
+        for t in manifest["tables"] for c in t["columns"]
+    }
+    assert described == {key: comment or None for key, comment in comments.items()}
+    assert any(described.values())
+
+
 # Fast checks on hand-made files: no dbt.
 
 
@@ -370,3 +421,22 @@ def test_publish_refuses_while_a_client_has_the_published_file_open_read_write(t
         publish(build, published)
     finally:
         stop(reader)
+
+
+def test_export_removes_the_files_of_tables_that_are_gone(tmp_path):
+    db, out = tmp_path / "xsell.duckdb", tmp_path / "export"
+    make_db(db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("create table marts.fct_old as select 1 as id")
+        con.execute("create schema staging")
+        con.execute("create table staging.not_exported as select 1 as id")
+    export_parquet(db, out)
+    assert (out / "marts" / "fct_old.parquet").exists()
+    (out / "notes.txt").write_text("mine")
+    with duckdb.connect(str(db)) as con:
+        con.execute("drop table marts.fct_old")
+    exported = export_parquet(db, out)
+    assert [t["file"] for t in exported.tables] == ["marts/fct_demo.parquet"]
+    assert not (out / "marts" / "fct_old.parquet").exists()
+    assert (out / "notes.txt").exists()
+    assert not (out / "staging").exists()
