@@ -1,0 +1,73 @@
+{#-
+    One row per known customer: every loyalty profile and every customer id with a
+    purchase up to the as-of date. Profile columns are null for ids without a profile;
+    purchase, RFM, lifetime-value and segment columns are null for members who have
+    not bought.
+-#}
+with
+
+profiles as (
+    select * from {{ ref('stg_pos__customers') }}
+),
+
+summary as (
+    select * from {{ ref('int_customers_summarised') }}
+),
+
+rfm as (
+    select * from {{ ref('fct_customer_rfm') }}
+),
+
+lifetime_value as (
+    select * from {{ ref('ml_customer_lifetime_value') }}
+),
+
+segments as (
+    select * from {{ ref('ml_customer_segments') }}
+),
+
+customer_ids as (
+    select customer_id from profiles
+    union
+    select customer_id from summary
+),
+
+final as (
+    select
+        cast(customer_ids.customer_id as {{ dbt.type_string() }}) as customer_id,
+        profiles.customer_id is not null as has_profile,
+        summary.customer_id is not null as has_purchase,
+        profiles.household_size,
+        profiles.distance_km,
+        profiles.joined_at,
+        summary.first_purchase_date,
+        summary.last_purchase_date,
+        summary.purchase_receipts,
+        summary.revenue,
+        summary.avg_order_value,
+        summary.anchor_receipt_share,
+        rfm.recency_score,
+        rfm.frequency_score,
+        rfm.monetary_score,
+        rfm.rfm_cell,
+        rfm.rfm_segment,
+        lifetime_value.probability_alive,
+        lifetime_value.expected_purchases,
+        lifetime_value.expected_spend,
+        lifetime_value.expected_discounted_value as lifetime_value,
+        cast(segments.segment_id as integer) as ml_segment_id,
+        cast(segments.segment_name as {{ dbt.type_string() }}) as ml_segment_name
+    from customer_ids
+    left join profiles
+        on customer_ids.customer_id = profiles.customer_id
+    left join summary
+        on customer_ids.customer_id = summary.customer_id
+    left join rfm
+        on customer_ids.customer_id = rfm.customer_id
+    left join lifetime_value
+        on customer_ids.customer_id = lifetime_value.customer_id
+    left join segments
+        on customer_ids.customer_id = segments.customer_id
+)
+
+select * from final
