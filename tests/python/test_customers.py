@@ -419,3 +419,8 @@ def test_holdout_window_and_empty_inputs():
         empty_days, None, params, holdout_days=90, random_state=0
     )
     assert metrics.empty and "mae" in metrics
+    selection = segments.segment_selection(
+        empty_summary, k_min=3, k_max=8, random_state=0, silhouette_sample=100
+    )
+    assert selection.empty and "silhouette" in selection
+    assert segments.customer_segments(empty_summary, selection, random_state=0).empty

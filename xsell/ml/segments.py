@@ -97,6 +97,8 @@ def segment_selection(
     k_min, k_max = int(k_min), int(k_max)
     if k_min < 2 or k_max < k_min:
         raise ValueError("need 2 <= k_min <= k_max")
+    if len(summary) <= k_min:
+        return _empty(SELECTION_COLUMNS)
     _, x = scaled_features(summary)
     n = len(x)
     rows = []

@@ -6,8 +6,8 @@
 -#}
 with
 
-profiles as (
-    select * from {{ ref('stg_pos__customers') }}
+customers as (
+    select * from {{ ref('int_customers_profiled') }}
 ),
 
 summary as (
@@ -26,20 +26,14 @@ segments as (
     select * from {{ ref('ml_customer_segments') }}
 ),
 
-customer_ids as (
-    select customer_id from profiles
-    union
-    select customer_id from summary
-),
-
 final as (
     select
-        cast(customer_ids.customer_id as {{ dbt.type_string() }}) as customer_id,
-        profiles.customer_id is not null as has_profile,
-        summary.customer_id is not null as has_purchase,
-        profiles.household_size,
-        profiles.distance_km,
-        profiles.joined_at,
+        cast(customers.customer_id as {{ dbt.type_string() }}) as customer_id,
+        customers.has_profile,
+        customers.has_purchase,
+        customers.household_size,
+        customers.distance_km,
+        customers.joined_at,
         summary.first_purchase_date,
         summary.last_purchase_date,
         summary.purchase_receipts,
@@ -57,17 +51,15 @@ final as (
         lifetime_value.expected_discounted_value as lifetime_value,
         cast(segments.segment_id as integer) as ml_segment_id,
         cast(segments.segment_name as {{ dbt.type_string() }}) as ml_segment_name
-    from customer_ids
-    left join profiles
-        on customer_ids.customer_id = profiles.customer_id
+    from customers
     left join summary
-        on customer_ids.customer_id = summary.customer_id
+        on customers.customer_id = summary.customer_id
     left join rfm
-        on customer_ids.customer_id = rfm.customer_id
+        on customers.customer_id = rfm.customer_id
     left join lifetime_value
-        on customer_ids.customer_id = lifetime_value.customer_id
+        on customers.customer_id = lifetime_value.customer_id
     left join segments
-        on customer_ids.customer_id = segments.customer_id
+        on customers.customer_id = segments.customer_id
 )
 
 select * from final

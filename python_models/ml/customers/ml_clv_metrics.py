@@ -10,7 +10,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     holdout_days = dbt.config.get("clv_holdout_days")
     random_state = dbt.config.get("clv_random_state")
-    profiles = dbt.ref("stg_pos__customers").project("customer_id, household_size, distance_km")
+    profiles = dbt.ref("int_customers_profiled").project("customer_id, household_size, distance_km")
     return clv_holdout_metrics(
         dbt.ref("int_customer_days_aggregated").df(),
         profiles.df(),
