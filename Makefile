@@ -36,4 +36,4 @@ bench: setup
 	$(BIN)/python bench/bench_pipeline.py
 
 clean:
-	rm -rf target logs reports/out warehouse/*.duckdb* warehouse/*.wal
+	rm -rf target logs reports/out warehouse/*.duckdb* warehouse/*.wal warehouse/export
