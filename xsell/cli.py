@@ -183,6 +183,30 @@ def export(fmt, db, out_dir) -> None:
 
 
 @main.command()
+@click.option("--manifest", "manifest_path", type=click.Path(path_type=Path), default=None,
+              help="dbt manifest [default: target/manifest.json of the project].")
+@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+              help="Built file whose columns must all be documented [default: the build file].")
+@click.option("--max-children", type=click.IntRange(min=1), default=None,
+              help="Most direct children a model may have [default: 10].")
+def health(manifest_path, build_db, max_children) -> None:
+    """Check documentation, key tests and layering from dbt's manifest; exit 1 on problems."""
+    from xsell.health import DEFAULT_MAX_CHILDREN, check_project, load_manifest, relation_columns
+
+    paths = Paths.resolve(build_db=build_db)
+    manifest = load_manifest(manifest_path or paths.project_dir / "target" / "manifest.json")
+    columns = relation_columns(paths.build_db) if paths.build_db.exists() else None
+    problems = check_project(manifest, columns, max_children=max_children or DEFAULT_MAX_CHILDREN)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        _echo_err(f"{len(problems)} project health problem(s)")
+        sys.exit(1)
+    note = "" if columns is not None else " (columns not checked: no build file)"
+    click.echo(f"project health: no problems{note}")
+
+
+@main.command()
 @click.option("--raw-dir", type=click.Path(path_type=Path), default=None)
 def status(raw_dir) -> None:
     """Show where the project, raw data and build file are."""
