@@ -178,22 +178,21 @@ def customer_features(
     cutoff = _day(cutoff)
     days = _days_frame(customer_days)
     days = days[days["sold_date"] <= cutoff]
+    # The BG/NBD / Gamma-Gamma columns come from the reference summary itself.
+    summary = _clv_summary(days, None, cutoff)
     grouped = days.groupby("customer_id", sort=True)
     first = grouped["sold_date"].min()
     last = grouped["sold_date"].max()
     receipts = grouped["receipts"].sum()
     revenue = grouped["revenue"].sum()
-    repeat = days["sold_date"] > days["customer_id"].map(first)
-    repeat_revenue = days.loc[repeat].groupby("customer_id")["revenue"].sum()
-    purchase_days = grouped["sold_date"].count()
     features = pd.DataFrame(
         {
             "first_purchase_date": first,
             "last_purchase_date": last,
             "recency_days": ((cutoff - last) // DAY).astype(np.int64),
-            "tenure_days": ((cutoff - first) // DAY).astype(np.int64),
+            "tenure_days": summary["tenure_days"].astype(np.int64),
             "purchase_receipts": receipts.astype(np.int64),
-            "purchase_days": purchase_days.astype(np.int64),
+            "purchase_days": grouped["sold_date"].count().astype(np.int64),
             "revenue": revenue.astype(float),
             "avg_order_value": revenue / receipts,
             "items_per_receipt": grouped["item_count"].sum() / receipts,
@@ -201,15 +200,10 @@ def customer_features(
             "anchor_revenue_share": (
                 grouped["anchor_revenue"].sum() / revenue.where(revenue > 0)
             ).fillna(0.0),
-            "repeat_purchase_days": (purchase_days - 1).astype(np.int64),
-            "purchase_span_days": ((last - first) // DAY).astype(np.int64),
+            "repeat_purchase_days": summary["repeat_purchase_days"].astype(np.int64),
+            "purchase_span_days": summary["purchase_span_days"].astype(np.int64),
+            "repeat_day_value": summary["repeat_day_value"].astype(float),
         }
-    )
-    features["repeat_day_value"] = np.where(
-        features["repeat_purchase_days"] > 0,
-        repeat_revenue.reindex(features.index, fill_value=0.0)
-        / features["repeat_purchase_days"].clip(lower=1),
-        0.0,
     )
     profile = _profile_columns(profiles)
     features = features.join(profile, how="left")
