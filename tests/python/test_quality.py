@@ -1,0 +1,317 @@
+"""The quality gate: the Great Expectations suites in gx/ on the built synthetic store.
+
+One clean validation and two of corrupted copies of the build file (each validation
+costs seconds of GE time), shared by the assertions below. Every validation runs on a
+copy of gx/ in tmp, so the repository's gx/uncommitted/ is never written.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import math
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from support import PROJECT_DIR
+
+from xsell.quality import validate
+from xsell.quality.gate import CHECKS_SUITE, load_thresholds, parameters
+from xsell.quality.reconcile import CHECKS, reconcile
+from xsell.quality.report import format_value
+from xsell.quality.suites import all_suites
+
+pytestmark = pytest.mark.dbt
+
+GX_DIR = PROJECT_DIR / "gx"
+
+
+def copy_gx(target: Path) -> Path:
+    shutil.copytree(GX_DIR, target, ignore=shutil.ignore_patterns("uncommitted"))
+    return target
+
+
+def copy_build(build_db: Path, target: Path) -> Path:
+    shutil.copyfile(build_db, target)
+    return target
+
+
+def by_suite(report, suite: str, column: str | None = None):
+    return [f for f in report.failures
+            if f.suite == suite and (column is None or f.column == column)]
+
+
+def by_check(report, check: str):
+    return [f for f in report.failures if f.check == check]
+
+
+@pytest.fixture(scope="module")
+def clean(store_build, tmp_path_factory):
+    work = tmp_path_factory.mktemp("quality_clean")
+    gx_dir = copy_gx(work / "gx")
+    report = validate(store_build["db"], gx_dir=gx_dir, docs_dir=work / "docs")
+    return {"report": report, "gx": gx_dir, "docs": work / "docs", "db": store_build["db"]}
+
+
+# --- the clean build passes ----------------------------------------------------------------
+
+
+def test_clean_build_passes_every_suite(clean):
+    report = clean["report"]
+    assert report.ok, str(report)
+    assert report.failures == [] and report.warnings == []
+    specs = all_suites()
+    assert sorted(s.suite for s in report.suites) == sorted(s.name for s in specs)
+    # every declared expectation was evaluated: none silently dropped on the way to gx/
+    assert report.evaluated == sum(len(s.expectations) for s in specs)
+    assert str(report).startswith(f"Quality gate passed: {report.evaluated:,} expectations")
+
+
+def test_frames_hold_every_row_of_their_table(clean):
+    rows = {s.suite: s.rows for s in clean["report"].suites}
+    with duckdb.connect(str(clean["db"]), read_only=True) as con:
+        for table in ("staging.stg_pos__transactions", "marts.fct_attach_rates",
+                      "marts.dim_customers", "ml.ml_customer_segments"):
+            assert rows[table] == con.execute(f"select count(*) from {table}").fetchone()[0]
+    assert rows["staging.stg_pos__transactions"] > 100_000
+
+
+def test_row_count_parameters_are_relative_to_the_raw_files(clean, store_build):
+    thresholds = load_thresholds(GX_DIR)
+    with duckdb.connect(str(clean["db"]), read_only=True) as con:
+        tables = {r[0] for r in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+        values = parameters(con, tables, thresholds)
+        profiles = con.execute("select count(*) from staging.stg_pos__customers").fetchone()[0]
+    with duckdb.connect() as con:
+        raw_lines = con.execute(
+            f"select count(*) from read_parquet('{store_build['raw'] / 'transactions.parquet'}')"
+        ).fetchone()[0]
+    assert values["raw_rows_transactions"] == raw_lines
+    assert values["staged_rows_min_transactions"] == math.ceil(0.9 * raw_lines)
+    assert values["profile_rows"] == profiles
+    used = {
+        value["$PARAMETER"]
+        for spec in all_suites() for e in spec.expectations
+        for value in e.configuration.kwargs.values()
+        if isinstance(value, dict) and "$PARAMETER" in value
+    }
+    assert used and used <= set(values), used - set(values)
+
+
+def test_reconciliation_agrees_exactly_on_the_clean_store(clean):
+    with duckdb.connect(str(clean["db"]), read_only=True) as con:
+        tables = {r[0] for r in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+        checked = reconcile(con, tables)
+        store_days = con.execute(
+            "select count(*) from (select distinct store_id, sold_date "
+            "from staging.stg_pos__transactions)").fetchone()[0]
+    frame = checked.frame
+    assert checked.skipped == {}
+    assert set(frame["check"]) == {c.name for c in CHECKS}
+    assert (frame["excess"] == 0).all()
+    # one compared figure per store and day, each within a cent of the staged lines
+    mix = frame[frame["check"] == "revenue_mix_matches_staged_lines"]
+    assert len(mix) == store_days
+    assert (mix["left_value"] - mix["right_value"]).abs().max() < 0.01
+    # the synthetic store never puts two anchor families on one receipt, so the overall
+    # anchor receipts equal the sum of the families' in fct_addon_lift
+    overall = frame[frame["check"] == "attach_all_receipts_within_lift_families"].iloc[0]
+    assert overall["left_value"] == overall["right_value"] > 1000
+
+
+def test_data_docs_show_this_run(clean):
+    index = clean["docs"] / "index.html"
+    assert clean["report"].docs_index == index
+    html = index.read_text()
+    for suite in ("marts.fct_attach_rates", "staging.stg_pos__transactions", CHECKS_SUITE):
+        assert suite in html
+    pages = list((clean["docs"] / "validations").rglob("*.html"))
+    assert len(pages) == len(clean["report"].suites)
+
+
+def test_validation_leaves_the_committed_gx_files_as_they_are(clean):
+    compared = filecmp.dircmp(GX_DIR, clean["gx"], ignore=["uncommitted"])
+    differing = []
+
+    def walk(cmp):
+        differing.extend(cmp.diff_files + cmp.left_only + cmp.right_only)
+        for sub in cmp.subdirs.values():
+            walk(sub)
+
+    walk(compared)
+    assert differing == []
+
+
+def test_gx_is_in_step_with_the_declarations(tmp_path):
+    from xsell.quality.authoring import write_gx
+
+    gx_dir = copy_gx(tmp_path / "gx")
+    assert write_gx(gx_dir) == [], "run `python -m xsell.quality write-gx` and commit gx/"
+
+
+# --- corrupted copies fail, naming what is wrong -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corrupted(store_build, tmp_path_factory):
+    """attach_rate 1.7 on one family_day row, one customer twice in dim_customers."""
+    work = tmp_path_factory.mktemp("quality_corrupted")
+    db = copy_build(store_build["db"], work / "build.duckdb")
+    with duckdb.connect(str(db)) as con:
+        row = con.execute(
+            "select anchor_family, sold_date from marts.fct_attach_rates "
+            "where grain = 'family_day' order by sold_date, anchor_family limit 1"
+        ).fetchone()
+        con.execute(
+            "update marts.fct_attach_rates set attach_rate = 1.7 "
+            "where grain = 'family_day' and anchor_family = ? and sold_date = ?", list(row)
+        )
+        customer = con.execute(
+            "select min(customer_id) from marts.dim_customers where has_purchase"
+        ).fetchone()[0]
+        con.execute(
+            "insert into marts.dim_customers select * from marts.dim_customers "
+            "where customer_id = ?", [customer]
+        )
+        rfm_rows = con.execute("select count(*) from marts.fct_customer_rfm").fetchone()[0]
+    report = validate(db, gx_dir=copy_gx(work / "gx"), docs_dir=None)
+    return {"report": report, "family": row[0], "day": row[1], "customer": customer,
+            "rfm_rows": rfm_rows}
+
+
+def test_corrupted_rate_fails_naming_expectation_table_column_and_value(corrupted):
+    report = corrupted["report"]
+    assert not report.ok
+    [failure] = by_suite(report, "marts.fct_attach_rates", "attach_rate")
+    assert failure.table == "marts.fct_attach_rates"
+    assert failure.expectation == "expect_column_values_to_be_between"
+    assert failure.arguments == "min_value=0, max_value=1"
+    assert failure.unexpected_count == 1
+    assert failure.examples == (
+        f"1.7 (grain=family_day, anchor_family={corrupted['family']}, "
+        f"sold_date={corrupted['day'].isoformat()})",
+    )
+    text = str(report)
+    assert text.startswith("Quality gate FAILED")
+    assert ("marts.fct_attach_rates.attach_rate: expect_column_values_to_be_between"
+            "(min_value=0, max_value=1)") in text
+    assert "e.g. 1.7 (grain=family_day" in text
+
+
+def test_duplicated_customer_fails_uniqueness_with_its_id(corrupted):
+    [failure] = by_suite(corrupted["report"], "marts.dim_customers", "customer_id")
+    assert failure.expectation == "expect_column_values_to_be_unique"
+    assert failure.unexpected_count == 2
+    assert failure.examples == (corrupted["customer"],)
+    assert f"e.g. {corrupted['customer']}" in str(corrupted["report"])
+
+
+def test_corruption_fails_exactly_the_expectations_it_breaks(corrupted):
+    failed = {(f.suite, f.check or f.expectation, f.column) for f in corrupted["report"].failures}
+    assert failed == {
+        ("marts.fct_attach_rates", "expect_column_values_to_be_between", "attach_rate"),
+        ("marts.dim_customers", "expect_column_values_to_be_unique", "customer_id"),
+        # the duplicate also counts one customer and their revenue twice
+        (CHECKS_SUITE, "customer_counts_agree", "customers"),
+        (CHECKS_SUITE, "customer_revenue_agrees", "monetary, revenue"),
+    }
+    [counts] = by_check(corrupted["report"], "customer_counts_agree")
+    rfm_rows = corrupted["rfm_rows"]
+    assert counts.examples == (
+        f"dim_customers with a purchase: fct_customer_rfm rows {rfm_rows} vs "
+        f"other table {rfm_rows + 1}",
+    )
+
+
+@pytest.fixture(scope="module")
+def reconciliation_broken(store_build, tmp_path_factory):
+    """Revenue mix 100.00 off on one store-day, the overall anchor receipts one too many,
+    ml_segment_selection dropped, and a band tightened past the store's attach rate."""
+    work = tmp_path_factory.mktemp("quality_reconciliation")
+    db = copy_build(store_build["db"], work / "build.duckdb")
+    with duckdb.connect(str(db)) as con:
+        store, day = con.execute(
+            "select store_id, sold_date from marts.fct_revenue_mix "
+            "where revenue_stream = 'ANCHOR' order by sold_date desc, store_id limit 1"
+        ).fetchone()
+        con.execute(
+            "update marts.fct_revenue_mix set revenue = revenue + 100 "
+            "where revenue_stream = 'ANCHOR' and store_id = ? and sold_date = ?", [store, day]
+        )
+        staged = con.execute(
+            "select sum(quantity * unit_price) from staging.stg_pos__transactions "
+            "where store_id = ? and sold_date = ?", [store, day]
+        ).fetchone()[0]
+        overall, rate = con.execute(
+            "select anchor_receipts, attach_rate from marts.fct_attach_rates "
+            "where grain = 'all'"
+        ).fetchone()
+        con.execute(
+            "update marts.fct_attach_rates set anchor_receipts = anchor_receipts + 1 "
+            "where grain = 'all'"
+        )
+        con.execute("drop table ml.ml_segment_selection")
+    report = validate(db, gx_dir=copy_gx(work / "gx"), docs_dir=None,
+                      thresholds={"attach_rate_all_min": 0.99})
+    return {"report": report, "store": store, "day": day, "staged": staged,
+            "overall": overall, "rate": rate}
+
+
+def test_broken_revenue_reconciliation_names_store_day_and_both_figures(reconciliation_broken):
+    r = reconciliation_broken
+    [failure] = by_check(r["report"], "revenue_mix_matches_staged_lines")
+    assert failure.suite == CHECKS_SUITE
+    assert failure.table == "marts.fct_revenue_mix, staging.stg_pos__transactions"
+    assert failure.column == "revenue"
+    assert failure.unexpected_count == 1
+    assert failure.examples == (
+        f"{r['store']} {r['day'].isoformat()}: fct_revenue_mix "
+        f"{format_value(r['staged'] + 100)} vs staged lines {format_value(r['staged'])}",
+    )
+    assert "cross-table check revenue_mix_matches_staged_lines" in str(r["report"])
+
+
+def test_overall_anchor_receipts_above_the_families_sum_fail(reconciliation_broken):
+    r = reconciliation_broken
+    [failure] = by_check(r["report"], "attach_all_receipts_within_lift_families")
+    assert failure.examples == (
+        f"all anchor receipts: fct_attach_rates (all) {r['overall'] + 1} vs "
+        f"sum of fct_addon_lift families {r['overall']}",
+    )
+
+
+def test_missing_table_fails_its_suite_and_skips_its_checks(reconciliation_broken):
+    report = reconciliation_broken["report"]
+    [failure] = by_suite(report, "ml.ml_segment_selection")
+    assert failure.expectation == "table_exists"
+    assert "the build has no table ml.ml_segment_selection" in failure.error
+    assert report.skipped_checks == {"one_segment_choice": ["ml.ml_segment_selection"]}
+
+
+def test_band_override_fails_with_the_observed_rate_and_the_parameter(reconciliation_broken):
+    r = reconciliation_broken
+    [failure] = [f for f in by_suite(r["report"], "marts.fct_attach_rates", "attach_rate")
+                 if "where grain == 'all'" in f.arguments]
+    assert failure.arguments == (
+        "min_value=0.99 [attach_rate_all_min], max_value=0.999 [attach_rate_all_max], "
+        "where grain == 'all'"
+    )
+    assert failure.examples[0].startswith(f"{format_value(r['rate'])} (grain=all")
+    assert len(r["report"].failures) == 4  # the three above and the missing table
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1.7, "1.7"), (3.0, "3"), (0.968144044, "0.968144"), (34952.125, "34,952.12"),
+     (None, "null"), (float("nan"), "null"), (pd.Timestamp("2025-01-01"), "2025-01-01"),
+     (pd.Timestamp("2025-01-01 10:15"), "2025-01-01 10:15:00"), ("C0001", "C0001")],
+)
+def test_values_are_written_as_a_person_would(value, text):
+    assert format_value(value) == text
