@@ -315,3 +315,18 @@ def test_band_override_fails_with_the_observed_rate_and_the_parameter(reconcilia
 )
 def test_values_are_written_as_a_person_would(value, text):
     assert format_value(value) == text
+
+
+def test_importing_the_package_is_cheap_and_preload_imports_ge_in_the_background():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, os, xsell.quality as q\n"
+        "print('great_expectations' in sys.modules, os.environ['GX_ANALYTICS_ENABLED'])\n"
+        "q.preload(); q.gate._preloading.join()\n"
+        "print('great_expectations' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=PROJECT_DIR)
+    assert done.stdout.split() == ["False", "false", "True"]

@@ -9,9 +9,9 @@ Importing this package is cheap (Great Expectations is imported when `validate` 
 turns GE's usage statistics off for the process (GX_ANALYTICS_ENABLED=false, DESIGN.md).
 """
 
-from xsell.quality.gate import QualityError, _quiet_gx, validate
+from xsell.quality.gate import QualityError, _quiet_gx, preload, validate
 from xsell.quality.report import Failure, ValidationReport
 
 _quiet_gx()
 
-__all__ = ["Failure", "QualityError", "ValidationReport", "validate"]
+__all__ = ["Failure", "QualityError", "ValidationReport", "preload", "validate"]
