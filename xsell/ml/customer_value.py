@@ -563,11 +563,16 @@ def holdout_predictions(
         # One OpenMP thread: on small data, thread start-up and spinning cost sklearn
         # far more than they save (25x slower with 2 threads on the test store).
         models = {name: _gradient_boosting(random_state) for name in ("purchases", "spend")}
+        # A feature with no value at all (e.g. household size when the data has no
+        # customers table) cannot be binned; the model does without it.
+        usable = [name for name in FEATURES if train[name].notna().any()]
         # (sklearn is imported above: threadpoolctl only limits libraries already loaded.)
         with threadpool_limits(limits=1):
             for name, model in models.items():
-                model.fit(train[FEATURES].to_numpy(float), target[name].to_numpy(float))
-                rate = model.predict(features[FEATURES].to_numpy(float))
+                if train.empty:
+                    continue
+                model.fit(train[usable].to_numpy(float), target[name].to_numpy(float))
+                rate = model.predict(features[usable].to_numpy(float))
                 out[f"gradient_boosting__{name}"] = np.clip(rate, 0.0, None) * horizon
 
     # Naive: the observed repeat rate continues.
