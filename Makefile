@@ -9,9 +9,23 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test docs lint bench clean
+.PHONY: setup chromium demo test docs lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# Headless Chromium for the report browser tests (they skip without it). Installed only
+# when missing, as root, with apt; never fails setup.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing chromium for the report browser tests (apt-get)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) || \
+	    echo "chromium not installed: the report browser tests will skip"; \
+	  else \
+	    echo "chromium not found (needs root and apt): the report browser tests will skip"; \
+	  fi; }
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
