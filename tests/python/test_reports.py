@@ -306,3 +306,19 @@ def test_injected_script_never_runs_in_a_browser(chromium, store_build, tmp_path
     # the name reached the page as text: in the table cells and plotly's axis labels
     assert XSS_HTML in doms["basket"]
     assert "alert(1)" in doms["cross_sell"].split('id="lift-heatmap-chart"')[1]
+
+
+def test_each_page_is_a_dbt_exposure_on_the_tables_it_reads(store_build):
+    """dbt docs shows raw -> report lineage: one dashboard exposure per page, depending on
+    the page's tables that are dbt models (all table-materialised)."""
+    manifest = json.loads((store_build["work"] / "target" / "manifest.json").read_text())
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert set(exposures) == {f"report_{page.slug}" for page in PAGES}
+    for page in PAGES:
+        exposure = exposures[f"report_{page.slug}"]
+        assert exposure["type"] == "dashboard" and exposure["owner"]["name"]
+        assert exposure["url"].endswith(f"/{page.slug}.html")
+        models = {f"model.xsell.{source.split('.')[1]}" for source in page.sources}
+        assert set(exposure["depends_on"]["nodes"]) == models & set(manifest["nodes"])
+        for node in exposure["depends_on"]["nodes"]:
+            assert manifest["nodes"][node]["config"]["materialized"] == "table", node

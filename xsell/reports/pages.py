@@ -138,13 +138,12 @@ def margin_rate(data: Data) -> Block:
         from marts.fct_revenue_mix
         where revenue_stream <> 'RETURNS'
         group by revenue_stream
-        having sum(margin) is not null
+        having sum(margin) is not null and sum(revenue * cost_coverage) <> 0
         """,
         "marts.fct_revenue_mix",
+        empty="No data: no revenue stream has known unit costs (products.unit_cost), so "
+        "there is no margin to show.",
     )
-    frame = frame.dropna(subset=["margin_rate"])
-    if frame.empty:
-        raise NoData("No data: no revenue stream has known unit costs, so no margin.")
     frame = frame.sort_values("margin_rate", ascending=False)
     labels = [STREAM_LABELS.get(s, s) for s in frame.revenue_stream]
     fig = go.Figure(go.Bar(
@@ -586,6 +585,7 @@ def rules_table(data: Data) -> Block:
         """
         select item_level, antecedent, consequent, support, confidence, lift, rule_basket_count
         from marts.fct_association_rules
+        where antecedent_length <= 2  -- longer antecedents repeat the same few baskets
         order by lift desc, support desc, consequent limit 25
         """,
         "marts.fct_association_rules",
@@ -603,12 +603,13 @@ def rules_table(data: Data) -> Block:
     best = frame.iloc[0]
     best_antecedent = " + ".join(_item(i, best.item_level, names) for i in best.antecedent)
     return Table(
-        "rules-table", "Top association rules by lift",
+        "rules-table", "Top association rules by lift (one or two items imply a third)",
         ["level", "if the basket holds", "it also holds", "baskets", "support", "confidence",
          "lift"],
         rows,
         f"Strongest rule: {best_antecedent} → {_item(best.consequent, best.item_level, names)} "
         f"with lift {best.lift:.2f}× and confidence {pct(best.confidence)}.",
+        note="Rules with longer antecedents are in marts.fct_association_rules.",
     )
 
 

@@ -169,12 +169,15 @@ class Data:
             if self.rows(table) == 0:
                 raise NoData(f"No data: {table} is empty in this build.")
 
-    def frame(self, sql: str, *tables: str, params: Sequence | None = None) -> pd.DataFrame:
-        """The result of sql, after checking its tables exist and have rows."""
+    def frame(
+        self, sql: str, *tables: str, params: Sequence | None = None, empty: str | None = None
+    ) -> pd.DataFrame:
+        """The result of sql, after checking its tables exist and have rows; NoData (with
+        the message empty, if given) when the query returns nothing."""
         self.require(*tables)
         frame = self.con.execute(sql, params or []).df()
         if frame.empty:
-            raise NoData(f"No data: {', '.join(tables)} has no rows for this chart.")
+            raise NoData(empty or f"No data: {', '.join(tables)} has no rows for this chart.")
         return frame
 
 
@@ -247,6 +250,7 @@ def render_reports(db: Path, out_dir: Path) -> ReportSummary:
     _write_plotly(out_dir / PLOTLY_ASSET)
 
     with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("set enable_progress_bar = false")
         data = Data(con)
         pages = [spec.build(data) for spec in PAGES]
 
