@@ -182,6 +182,26 @@ def export(fmt, db, out_dir) -> None:
     click.echo(exported.describe())
 
 
+@main.command(name="validate")
+@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+              help="Built file to validate [default: warehouse/xsell_build.duckdb].")
+@click.option("--docs/--no-docs", "write_docs", default=True, show_default=True,
+              help="Write Great Expectations Data Docs to reports/out/data_docs.")
+def validate_command(build_db, write_docs) -> None:
+    """Run the Great Expectations suites in gx/ on the build file; exit 1 on a failure."""
+    from xsell.quality import QualityError, validate
+
+    paths = Paths.resolve(build_db=build_db)
+    try:
+        report = validate(paths.build_db, gx_dir=paths.project_dir / "gx",
+                          docs_dir=paths.reports_dir / "data_docs" if write_docs else None)
+    except QualityError as error:
+        _echo_err(f"xsell validate failed: {error}")
+        sys.exit(1)
+    click.echo(str(report))
+    sys.exit(0 if report.ok else 1)
+
+
 @main.command()
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path), default=None,
               help="dbt manifest [default: target/manifest.json of the project].")

@@ -1,4 +1,4 @@
-"""The main job behind `xsell run`: (generate) -> dbt build -> publish -> summary.
+"""The main job behind `xsell run`: (generate) -> dbt build -> quality gate -> publish.
 
 Each step raises PipelineError naming the step and what failed, so the command
 stops at the first failure with a message a person can act on.
@@ -16,6 +16,7 @@ from xsell.dbt_runner import dbt_env, run_dbt
 from xsell.project import Paths, detect_raw_format
 from xsell.publish import PublishError
 from xsell.publish import publish as publish_build
+from xsell.quality import QualityError, ValidationReport, preload, validate
 
 
 class PipelineError(RuntimeError):
@@ -48,6 +49,7 @@ def run_pipeline(
         raw_format = "parquet"
 
     paths.build_db.parent.mkdir(parents=True, exist_ok=True)
+    preload()  # imports Great Expectations in the background while dbt builds
     log(f"dbt build: {paths.raw_dir} ({raw_format}) -> {paths.build_db}")
     result = run_dbt(
         ["build"],
@@ -58,9 +60,11 @@ def run_pipeline(
     if not result.ok:
         raise PipelineError("dbt build", result.summary())
 
-    # Quality gate: the Great Expectations checkpoint on the marts runs here, between the
-    # build and the publish, and raises PipelineError("quality gate", ...) on failure, so
-    # that BI tools never see marts that failed an expectation.
+    # The quality gate stands between the build and the publish: BI tools never see
+    # marts that failed an expectation.
+    log("quality gate: Great Expectations suites in gx/")
+    quality = run_quality_gate(paths)
+    log(str(quality))
 
     report = build_report(paths)
     if not publish:
@@ -71,6 +75,21 @@ def run_pipeline(
     except PublishError as error:
         raise PipelineError("publish", str(error)) from error
     return report + "\n" + published.describe()
+
+
+def run_quality_gate(paths: Paths) -> ValidationReport:
+    """Validate the build file against the suites in gx/; PipelineError on any failure."""
+    try:
+        quality = validate(
+            paths.build_db,
+            gx_dir=paths.project_dir / "gx",
+            docs_dir=paths.reports_dir / "data_docs",
+        )
+    except QualityError as error:
+        raise PipelineError("quality gate", str(error)) from error
+    if not quality.ok:
+        raise PipelineError("quality gate", str(quality))
+    return quality
 
 
 def build_report(paths: Paths) -> str:

@@ -34,6 +34,7 @@ class Paths:
     raw_dir: Path
     build_db: Path
     published_db: Path
+    reports_dir: Path
 
     @classmethod
     def resolve(
@@ -50,11 +51,13 @@ class Paths:
         published = Path(
             os.environ.get("XSELL_PUBLISHED_DB", project / "warehouse" / "xsell.duckdb")
         )
+        reports = Path(os.environ.get("XSELL_REPORTS_DIR", project / "reports" / "out"))
         return cls(
             project_dir=project,
             raw_dir=_absolute(raw, project),
             build_db=_absolute(build, project),
             published_db=_absolute(published, project),
+            reports_dir=_absolute(reports, project),
         )
 
 

@@ -32,6 +32,7 @@ def run_xsell(args: list[str], workdir: Path, **env_overrides: str) -> subproces
             "DBT_LOG_PATH": str(workdir / "logs"),
             "DO_NOT_TRACK": "1",
             "XSELL_PUBLISHED_DB": str(workdir / "published.duckdb"),
+            "XSELL_REPORTS_DIR": str(workdir / "reports"),
         }
     )
     env.update(env_overrides)

@@ -168,3 +168,35 @@ def test_run_without_raw_data_and_no_generate_says_what_to_do(tmp_path):
     done = run_xsell(["run", "--raw-dir", str(tmp_path / "none"), "--no-generate"], tmp_path)
     assert done.returncode == 1
     assert "Run `xsell generate` or `xsell import`" in done.stderr
+
+
+def test_a_failed_quality_gate_stops_before_publishing(tmp_path, monkeypatch):
+    """The order of `xsell run`: a build that passes dbt but fails an expectation is
+    reported with the expectation, table, column and value, and never published."""
+    import xsell.pipeline as pipeline
+    from xsell.dbt_runner import DbtResult
+    from xsell.project import Paths
+    from xsell.quality import Failure, ValidationReport
+
+    raw = tmp_path / "raw"
+    generate_store(raw, seed=1, days=2, stores=1, visits_per_day=5)
+    paths = Paths(project_dir=tmp_path, raw_dir=raw, build_db=tmp_path / "b.duckdb",
+                  published_db=tmp_path / "published.duckdb", reports_dir=tmp_path / "out")
+    failure = Failure(suite="marts.fct_attach_rates", table="marts.fct_attach_rates",
+                      expectation="expect_column_values_to_be_between", column="attach_rate",
+                      arguments="min_value=0, max_value=1", unexpected_count=1,
+                      element_count=10, examples=("1.7 (grain=all)",))
+    published = []
+    monkeypatch.setattr(pipeline, "run_dbt", lambda *a, **k: DbtResult(returncode=0))
+    monkeypatch.setattr(pipeline, "preload", lambda: None)
+    monkeypatch.setattr(pipeline, "validate",
+                        lambda *a, **k: ValidationReport(build_db=paths.build_db,
+                                                         failures=[failure]))
+    monkeypatch.setattr(pipeline, "publish_build", lambda *a: published.append(a))
+    with pytest.raises(pipeline.PipelineError) as error:
+        pipeline.run_pipeline(paths, generate_if_empty=False, log=lambda _: None)
+    assert error.value.step == "quality gate"
+    message = str(error.value)
+    assert "marts.fct_attach_rates" in message and "attach_rate" in message and "1.7" in message
+    assert published == []
+    assert not paths.published_db.exists()
