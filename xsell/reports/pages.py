@@ -731,27 +731,6 @@ def segment_selection(data: Data) -> Block:
                  f"{len(frame)} values tried.")
 
 
-def model_metrics(data: Data) -> Block:
-    frame = _overall_metrics(data)
-    if frame.empty:
-        raise NoData("No data: ml.ml_model_metrics has no overall test metrics.")
-    labels = [f"{m}: {k}" for m, k in zip(frame.model, frame.metric, strict=True)]
-    frame = frame.assign(label=labels)
-    fig = go.Figure()
-    for variant, part in frame.groupby("variant", sort=False):
-        fig.add_trace(go.Bar(name=str(variant), x=list(part.label), y=_list(part.value)))
-    fig.update_layout(barmode="group")
-    _axes(fig, "Model: metric (test split)", "Metric value (metric's own unit)")
-    baseline = frame.is_baseline.astype(bool) if "is_baseline" in frame else None
-    models = frame[~baseline] if baseline is not None else frame
-    return Chart(
-        "model-metrics", "Model metrics against baselines (test split)", fig,
-        f"{models.model.nunique()} models report {frame.metric.nunique()} metrics on the test "
-        f"split, against {frame[baseline].variant.nunique() if baseline is not None else 0} "
-        "baseline variants.",
-    )
-
-
 def model_calibration(data: Data) -> Block:
     table = "ml.ml_restaurant_calibration"
     data.require(table)
@@ -759,64 +738,113 @@ def model_calibration(data: Data) -> Block:
                              "Calibration of the restaurant propensity model")
 
 
-def _overall_metrics(data: Data) -> pd.DataFrame:
-    table = "ml.ml_model_metrics"
-    frame = data.frame(f"select * from {table}", table)
-    need = {"model", "variant", "metric", "value"}
-    if not need <= set(frame.columns):
-        raise NoData(f"No data: {table} lacks the columns {sorted(need - set(frame.columns))}.")
-    if "split" in frame and (frame.split == "test").any():
-        frame = frame[frame.split == "test"]
-    if "segment" in frame:
-        frame = frame[frame.segment.isna() | frame.segment.isin(["all", "ALL", ""])]
-    return frame.dropna(subset=["value"])
-
-
-def recommendation_metrics(data: Data) -> Block:
-    frame = _overall_metrics(data)
-    frame = frame[frame.metric.str.contains("recall|ndcg|hit_rate|coverage", regex=True)]
-    if frame.empty:
-        raise NoData("No data: ml.ml_model_metrics has no recommendation metrics "
-                     "(recall@k, ndcg@k, hit rate, coverage).")
-    fig = go.Figure()
-    for variant, part in frame.groupby("variant", sort=False):
-        fig.add_trace(go.Bar(name=str(variant), x=list(part.metric),
-                             y=_list(part.value * 100)))
-    fig.update_layout(barmode="group")
-    _axes(fig, "Metric (test split)", "Value (%)")
-    best = frame.sort_values("value").iloc[-1]
-    return Chart("recommendation-metrics", "Recommendation quality against baselines", fig,
-                 f"Best: {best.variant} reaches {best.metric} = {pct(best.value, 1)}.")
-
-
 def forecast_vs_actual(data: Data) -> Block:
-    tables = [t for t in data.tables("ml.") if "forecast" in t]
-    for table in tables:
+    """A backtest (or forecast) table with a day, an actual and a forecast column."""
+    candidates = [t for t in data.tables("ml.") if "backtest" in t]
+    candidates += [t for t in data.tables("ml.") if "forecast" in t and t not in candidates]
+    for table in candidates:
         columns = data.columns(table)
-        date = next((c for c in columns if c.endswith("_date") or c == "date"), None)
+        date = "forecast_date" if "forecast_date" in columns else next(
+            (c for c in columns if c.endswith("_date") or c == "date"), None)
         actual = next((c for c in columns if c.startswith("actual")), None)
-        forecast = next((c for c in columns if c in ("forecast", "predicted", "yhat")
-                         or c.startswith("forecast_")), None)
+        forecast = next((c for c in columns if c not in (date, "forecast_date") and (
+            c in ("forecast", "predicted", "yhat") or c.startswith("forecast_"))), None)
         if date and actual and forecast:
             break
     else:
-        raise NoData("No data: no ml forecast table with a date, an actual and a forecast "
-                     "column in this build.")
+        raise NoData("No data: no ml forecast or backtest table with a date, an actual and a "
+                     "forecast column in this build.")
+    baseline = next((c for c in columns if "naive" in c), None)
+    keys = [c for c in ("store_id",) if c in columns]
+    inner = ", ".join([date, *keys])
+    extra = f", avg({baseline}) as baseline" if baseline else ""
+    outer = ", sum(baseline) as baseline" if baseline else ""
+    # several forecast origins can predict the same day: average them per day (and store)
     frame = data.frame(
-        f"select {date} as day, sum({actual}) as actual, sum({forecast}) as forecast "
-        f"from {table} group by all order by day", table,
+        f"""
+        select day, sum(actual) as actual, sum(forecast) as forecast{outer}
+        from (
+            select {date} as day, avg({actual}) as actual, avg({forecast}) as forecast{extra}
+            from {table} group by {inner}
+        ) group by day order by day
+        """,
+        table,
     )
     days = [d.isoformat() for d in pd.to_datetime(frame.day).dt.date]
-    fig = go.Figure([
+    traces = [
         go.Scatter(name="Actual", x=days, y=_list(frame.actual), mode="lines"),
         go.Scatter(name="Forecast", x=days, y=_list(frame.forecast), mode="lines"),
-    ])
-    _axes(fig, "Day", f"{actual} / {forecast} (table units)")
-    both = frame.dropna()
-    mape = ((both.forecast - both.actual).abs() / both.actual.where(both.actual > 0)).mean()
+    ]
+    if baseline:
+        traces.append(go.Scatter(name=f"Baseline ({baseline})", x=days,
+                                 y=_list(frame.baseline), mode="lines",
+                                 line={"dash": "dot"}))
+    fig = go.Figure(traces)
+    _axes(fig, "Day", f"{actual.replace('_', ' ')} ({MONEY} where it is revenue)")
+    both = frame.dropna(subset=["actual", "forecast"])
+    both = both[both.actual > 0]
+    if both.empty:
+        raise NoData(f"No data: {table} has no day with both an actual and a forecast.")
+    mape = ((both.forecast - both.actual).abs() / both.actual).mean()
+    takeaway = f"Forecast error {pct(mape, 1)} (MAPE over {len(both)} days)"
+    if baseline:
+        base = ((both.baseline - both.actual).abs() / both.actual).mean()
+        takeaway += f" against {pct(base, 1)} for the baseline"
     return Chart("forecast-vs-actual", f"Forecast against actual ({table})", fig,
-                 f"Mean absolute percentage error {pct(mape, 1)} over {len(both)} days "
-                 "with both values." if len(both) else "No day has both values yet.")
+                 takeaway + ".")
+
+
+METRIC_PREFERENCE = ("mape", "smape", "log_loss", "brier", "auc", "ndcg", "recall", "mae")
+
+
+def _metric_frames(data: Data) -> list[tuple[str, pd.DataFrame]]:
+    """(table, frame) of every long-format metrics table: ml_model_metrics if it exists,
+    else each ml.*_metrics table with model, variant, metric and value columns."""
+    tables = (["ml.ml_model_metrics"] if data.exists("ml.ml_model_metrics")
+              else [t for t in data.tables("ml.") if t.endswith("_metrics")])
+    found = []
+    for table in tables:
+        if {"model", "variant", "metric", "value"} <= set(data.columns(table)) and \
+                data.rows(table):
+            found.append((table, data.con.execute(f"select * from {table}").df()))
+    return found
+
+
+def metrics_tables(data: Data) -> list[Block]:
+    frames = _metric_frames(data)
+    if not frames:
+        raise NoData("No data: no model metrics table (ml.ml_model_metrics or ml.*_metrics "
+                     "with model, variant, metric, value) in this build.")
+    blocks: list[Block] = []
+    for table, frame in frames:
+        frame = frame.dropna(subset=["value"])
+        if "split" in frame and frame.split.nunique() > 1:
+            frame = frame[frame.split == frame.split.value_counts().index[0]]
+        weight = frame["n"].fillna(1) if "n" in frame else pd.Series(1, index=frame.index)
+        frame = frame.assign(weighted=frame.value * weight, weight=weight)
+        for model, part in frame.groupby("model"):
+            summary = part.groupby(["metric", "variant"]).agg(
+                weighted=("weighted", "sum"), weight=("weight", "sum"))
+            summary = (summary.weighted / summary.weight).unstack("variant")
+            variants = list(summary.columns)
+            baselines = set(part.variant[part.is_baseline.astype(bool)]) \
+                if "is_baseline" in part else set()
+            rows = [[metric, *(num(summary.loc[metric, v], 4) for v in variants)]
+                    for metric in summary.index]
+            metric = next((m for p in METRIC_PREFERENCE for m in summary.index
+                           if m.startswith(p)), summary.index[0])
+            own = [v for v in variants if v not in baselines]
+            takeaway = f"{model}: {metric} " + ", ".join(
+                f"{summary.loc[metric, v]:.4g} for {v}" for v in own + sorted(baselines)
+                if pd.notna(summary.loc[metric, v])) + "."
+            blocks.append(Table(
+                f"metrics-{model}".replace("_", "-"), f"{model}: metrics against baselines",
+                ["metric", *(f"{v} (baseline)" if v in baselines else v for v in variants)],
+                rows, takeaway,
+                note=f"From {table}; segments averaged weighted by n"
+                + (f", split {part.split.iloc[0]}." if "split" in part else "."),
+            ))
+    return blocks
 
 
 # --------------------------------------------------------------------------- pages
@@ -910,16 +938,14 @@ PAGES = (
         "models", "Model performance",
         "How well do the models predict data they have not seen, against simple baselines?",
         ("ml.ml_clv_metrics", "ml.ml_segment_selection", "ml.ml_model_metrics",
-         "ml.ml_restaurant_calibration"),
+         "ml.ml_restaurant_calibration", "ml.*_metrics", "ml.*_backtest"),
         (
             ("clv-metrics", "Lifetime value models on the holdout", clv_metrics),
             ("segment-selection", "Choosing the number of customer segments",
              segment_selection),
-            ("model-metrics", "Model metrics against baselines", model_metrics),
+            ("model-metrics", "Model metrics against baselines", metrics_tables),
             ("model-calibration", "Calibration of the restaurant propensity model",
              model_calibration),
-            ("recommendation-metrics", "Recommendation quality against baselines",
-             recommendation_metrics),
             ("forecast-vs-actual", "Forecast against actual", forecast_vs_actual),
         ),
     ),

@@ -181,7 +181,7 @@ class Data:
         return frame
 
 
-ChartBuilder = Callable[[Data], Block]
+ChartBuilder = Callable[[Data], "Block | list[Block]"]
 
 
 def build_blocks(data: Data, builders: Iterable[tuple[str, str, ChartBuilder]]) -> list[Block]:
@@ -189,7 +189,8 @@ def build_blocks(data: Data, builders: Iterable[tuple[str, str, ChartBuilder]]) 
     blocks: list[Block] = []
     for block_id, title, builder in builders:
         try:
-            blocks.append(builder(data))
+            built = builder(data)
+            blocks.extend(built if isinstance(built, list) else [built])
         except NoData as missing:
             blocks.append(Notice(block_id, title, str(missing)))
         except (duckdb.Error, KeyError) as error:
