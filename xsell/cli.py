@@ -182,6 +182,24 @@ def export(fmt, db, out_dir) -> None:
     click.echo(exported.describe())
 
 
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="DuckDB file to report on [default: the published warehouse/xsell.duckdb].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder for the HTML pages [default: $XSELL_REPORTS_DIR or reports/out].")
+def report(db, out_dir) -> None:
+    """Render the HTML reports (offline, interactive charts) from the published file."""
+    from xsell.reports import ReportError, render_reports
+
+    paths = Paths.resolve()
+    try:
+        summary = render_reports(db or paths.published_db, out_dir or paths.reports_dir)
+    except ReportError as error:
+        _echo_err(f"xsell report failed: {error}")
+        sys.exit(1)
+    click.echo(summary.describe())
+
+
 @main.command(name="validate")
 @click.option("--build-db", type=click.Path(path_type=Path), default=None,
               help="Built file to validate [default: warehouse/xsell_build.duckdb].")

@@ -1,4 +1,5 @@
-"""The main job behind `xsell run`: (generate) -> dbt build -> quality gate -> publish.
+"""The main job behind `xsell run`: (generate) -> dbt build -> quality gate -> publish
+-> reports.
 
 Each step raises PipelineError naming the step and what failed, so the command
 stops at the first failure with a message a person can act on.
@@ -17,6 +18,7 @@ from xsell.project import Paths, detect_raw_format
 from xsell.publish import PublishError
 from xsell.publish import publish as publish_build
 from xsell.quality import QualityError, ValidationReport, preload, validate
+from xsell.reports import ReportError, render_reports
 
 
 class PipelineError(RuntimeError):
@@ -74,7 +76,13 @@ def run_pipeline(
         published = publish_build(paths.build_db, paths.published_db)
     except PublishError as error:
         raise PipelineError("publish", str(error)) from error
-    return report + "\n" + published.describe()
+    # Reports are rendered from the published file only: never from a build that failed.
+    log(f"reports: {paths.published_db} -> {paths.reports_dir}")
+    try:
+        rendered = render_reports(paths.published_db, paths.reports_dir)
+    except ReportError as error:
+        raise PipelineError("reports", str(error)) from error
+    return "\n".join([report, published.describe(), rendered.describe()])
 
 
 def run_quality_gate(paths: Paths) -> ValidationReport:
