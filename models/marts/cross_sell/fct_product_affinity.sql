@@ -47,11 +47,26 @@ customer_products as (
     from {{ baskets }} as left_side
     inner join {{ baskets }} as right_side
         on left_side.basket_id = right_side.basket_id
+        {%- if relation == "co_purchase" %}
+        -- Symmetric: count each unordered pair once, mirrored below.
+        and left_side.product_id < right_side.product_id
+        {%- else %}
         and left_side.product_id != right_side.product_id
+        {%- endif %}
     inner join {{ relation }}_counts as left_counts
         on left_side.product_id = left_counts.product_id
     inner join {{ relation }}_counts as right_counts
         on right_side.product_id = right_counts.product_id
+    {%- if relation == "upsell" %}
+    -- Only same-category, higher-priced pairs can be up-sells: filtering in the join
+    -- keeps the member x product self-join small.
+    inner join products as left_product
+        on left_side.product_id = left_product.product_id
+    inner join products as right_product
+        on right_side.product_id = right_product.product_id
+        and left_product.category = right_product.category
+        and right_product.median_unit_price > left_product.median_unit_price
+    {%- endif %}
     group by left_side.product_id, right_side.product_id
 ),
 
@@ -71,19 +86,21 @@ customer_products as (
         on pairs.product_id = left_counts.product_id
     inner join {{ relation }}_counts as right_counts
         on pairs.related_product_id = right_counts.product_id
-    {%- if relation == "upsell" %}
-    inner join products as base
-        on pairs.product_id = base.product_id
-    inner join products as related
-        on pairs.related_product_id = related.product_id
-    where base.category = related.category
-        and related.median_unit_price > base.median_unit_price
-    {%- endif %}
 ),
 {%- endfor %}
 
 scored as (
     select * from co_purchase_scored
+    union all
+    select
+        relation,
+        related_product_id as product_id,
+        product_id as related_product_id,
+        together_count,
+        related_basket_count as basket_count,
+        basket_count as related_basket_count,
+        cosine_similarity
+    from co_purchase_scored
     union all
     select * from upsell_scored
 ),
