@@ -23,9 +23,18 @@ receipt_products as (
     select distinct receipt_id as basket_id, product_id from lines
 ),
 
+-- Members' products with category and price, so that the up-sell self-join pairs
+-- only same-category products (an equi-join key) instead of every pair a member bought.
 customer_products as (
-    select distinct customer_id as basket_id, product_id from lines
-    where customer_id is not null
+    select distinct
+        lines.customer_id as basket_id,
+        lines.product_id,
+        products.category,
+        products.median_unit_price
+    from lines
+    inner join products
+        on lines.product_id = products.product_id
+    where lines.customer_id is not null
 ),
 
 {%- for relation, baskets in [("co_purchase", "receipt_products"), ("upsell", "customer_products")] %}
@@ -51,22 +60,13 @@ customer_products as (
         -- Symmetric: count each unordered pair once, mirrored below.
         and left_side.product_id < right_side.product_id
         {%- else %}
-        and left_side.product_id != right_side.product_id
+        and left_side.category = right_side.category
+        and right_side.median_unit_price > left_side.median_unit_price
         {%- endif %}
     inner join {{ relation }}_counts as left_counts
         on left_side.product_id = left_counts.product_id
     inner join {{ relation }}_counts as right_counts
         on right_side.product_id = right_counts.product_id
-    {%- if relation == "upsell" %}
-    -- Only same-category, higher-priced pairs can be up-sells: filtering in the join
-    -- keeps the member x product self-join small.
-    inner join products as left_product
-        on left_side.product_id = left_product.product_id
-    inner join products as right_product
-        on right_side.product_id = right_product.product_id
-        and left_product.category = right_product.category
-        and right_product.median_unit_price > left_product.median_unit_price
-    {%- endif %}
     group by left_side.product_id, right_side.product_id
 ),
 
