@@ -1,0 +1,572 @@
+"""Propensity models on receipts: will this shopper eat at the restaurant, and which add-on
+categories will an anchor purchase pull along?
+
+Both train on receipts before a cutoff (the last ``holdout_days`` days, or
+``cutoff_date``) and are evaluated on the receipts from the cutoff on, against a baseline
+that knows only the anchor: its rate in the training receipts.
+
+``restaurant_propensity``: member purchase receipts (dbt: int_member_receipts_profiled)
+with the basket (value, items, add-on and anchor lines, anchor families), the member
+(household size, distance) and the moment (hour, weekday); label: a restaurant visit of
+the member in the same store on the same day. A HistGradientBoostingClassifier
+(no early stopping, so no random validation split across time); the baseline is the
+training rate by has_anchor. Metrics ROC AUC, PR AUC, Brier, log loss, calibration error;
+calibration by deciles; permutation importances (ROC AUC) on the test receipts.
+
+``addon_propensity``: anchor receipts (int_anchor_receipts_profiled), one logistic
+regression per add-on category (label: the category is in the receipt's attach set) on
+anchor families, household size, distance, member or not, hour, weekday and whether the
+category is on campaign that day; the baseline is the category's training rate among
+receipts with the same anchor families. Per category: ROC AUC, PR AUC, Brier, base rate,
+and precision/recall/F1 at the threshold that maximises F1 on the training receipts.
+``ml_addon_recommendations_by_family`` ranks, per family, the categories by model lift:
+the mean predicted attach probability over the family's receipts divided by the
+category's base rate over all purchase receipts of the training period (the lift of
+fct_addon_lift, from the model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from xsell.ml.evaluation import (
+    DATE,
+    IMPORTANCE_COLUMNS,
+    MetricRows,
+    best_f1_threshold,
+    binary_metrics,
+    calibration_table,
+    conform,
+    empty_frame,
+    temporal_cutoff,
+    threshold_metrics,
+)
+from xsell.ml.registry import ArtifactStore, compute_run_id, model_mode
+
+__all__ = [
+    "ADDON_COLUMNS",
+    "CALIBRATION_COLUMNS",
+    "FAMILY_RECOMMENDATION_COLUMNS",
+    "RESTAURANT_COLUMNS",
+    "AddonParams",
+    "BasketEncoder",
+    "RestaurantParams",
+    "addon_propensity",
+    "restaurant_propensity",
+    "split_families",
+]
+
+RESTAURANT = "ml_restaurant_propensity"
+ADDON = "ml_addon_propensity"
+
+RESTAURANT_COLUMNS = {
+    "receipt_id": "str",
+    "customer_id": "str",
+    "store_id": "str",
+    "sold_date": DATE,
+    "split": "str",
+    "has_anchor": "bool",
+    "has_restaurant_visit": "bool",
+    "restaurant_probability": "float64",
+    "baseline_probability": "float64",
+    "probability_decile": "int64",
+    "run_id": "str",
+}
+
+CALIBRATION_COLUMNS = {
+    "split": "str",
+    "variant": "str",
+    "decile": "int64",
+    "receipts": "int64",
+    "mean_predicted": "float64",
+    "observed_rate": "float64",
+    "min_predicted": "float64",
+    "max_predicted": "float64",
+    "run_id": "str",
+}
+
+ADDON_COLUMNS = {
+    "receipt_id": "str",
+    "store_id": "str",
+    "sold_date": DATE,
+    "split": "str",
+    "anchor_families": "str",
+    "addon_category": "str",
+    "is_attached": "bool",
+    "probability": "float64",
+    "baseline_probability": "float64",
+    "is_predicted": "bool",
+    "run_id": "str",
+}
+
+FAMILY_RECOMMENDATION_COLUMNS = {
+    "anchor_family": "str",
+    "addon_category": "str",
+    "promote_rank": "int64",
+    "is_promoted": "bool",
+    "expected_attach_rate": "float64",
+    "base_rate": "float64",
+    "model_lift": "float64",
+    "observed_attach_rate": "float64",
+    "anchor_receipts": "int64",
+    "run_id": "str",
+}
+
+def split_families(values: pd.Series) -> pd.Series:
+    """Comma-separated anchor families to sorted tuples (empty for none)."""
+    return values.fillna("").astype(str).map(
+        lambda text: tuple(sorted({part for part in text.split(",") if part}))
+    )
+
+
+def _multi_hot(lists: pd.Series, names: list[str]) -> np.ndarray:
+    position = {name: i for i, name in enumerate(names)}
+    matrix = np.zeros((len(lists), len(names)))
+    for row, items in enumerate(lists):
+        for item in items:
+            if item in position:
+                matrix[row, position[item]] = 1.0
+    return matrix
+
+
+def _split_of(dates: pd.Series, cutoff) -> np.ndarray:
+    return np.where(pd.to_datetime(dates) >= pd.Timestamp(cutoff), "test", "train")
+
+
+def _windows(dates: pd.Series, cutoff) -> tuple[tuple, tuple]:
+    dates = pd.to_datetime(dates)
+    cutoff = pd.Timestamp(cutoff)
+    return (
+        (dates.min(), cutoff - pd.Timedelta(days=1)),
+        (cutoff, dates.max()),
+    )
+
+
+# --------------------------------------------------------------------------- restaurant
+
+
+@dataclass(frozen=True)
+class RestaurantParams:
+    holdout_days: int = 28
+    cutoff_date: str | None = None
+    random_state: int = 42
+    max_iter: int = 200
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 40
+    permutation_repeats: int = 5
+
+
+RESTAURANT_NUMERIC = [
+    "revenue",
+    "item_count",
+    "addon_line_count",
+    "anchor_line_count",
+    "household_size",
+    "distance_km",
+    "sold_hour",
+    "sold_weekday",
+    "has_anchor",
+]
+
+
+def _restaurant_matrix(frame: pd.DataFrame, families: list[str]) -> np.ndarray:
+    numeric = frame[RESTAURANT_NUMERIC].astype(float).to_numpy()
+    return np.hstack([numeric, _multi_hot(split_families(frame["anchor_families"]), families)])
+
+
+def restaurant_propensity(
+    receipts: pd.DataFrame, *, params: RestaurantParams, store: ArtifactStore, mode: str = "train"
+) -> pd.DataFrame:
+    """The ml_restaurant_propensity node: P(restaurant visit the same day) per member
+    purchase receipt, with the has-anchor baseline; saves or loads the bundle."""
+    mode = model_mode(mode)
+    frame = receipts.sort_values(["sold_date", "receipt_id"], kind="stable").reset_index(drop=True)
+    if mode == "score":
+        bundle, meta = store.current(RESTAURANT)
+        return _restaurant_scores(frame, bundle, meta["run_id"], split="score")
+    run_id = compute_run_id(RESTAURANT, asdict(params), receipts)
+    cutoff = temporal_cutoff(frame["sold_date"], params.holdout_days, params.cutoff_date)
+    split = _split_of(frame["sold_date"], cutoff) if cutoff else np.array([], dtype=str)
+    train, test = frame[split == "train"], frame[split == "test"]
+    y_train = train["has_restaurant_visit"].astype(bool).to_numpy()
+    if len(train) == 0 or y_train.all() or not y_train.any():
+        reason = "no restaurant visits" if len(train) and not y_train.any() else "no data"
+        store.save(RESTAURANT, run_id, {"outputs": {}, "estimator": None}, {"status": reason})
+        return empty_frame(RESTAURANT_COLUMNS)
+
+    families = sorted({f for fams in split_families(train["anchor_families"]) for f in fams})
+    features = RESTAURANT_NUMERIC + [f"family_{name}" for name in families]
+    estimator = HistGradientBoostingClassifier(
+        max_iter=params.max_iter,
+        learning_rate=params.learning_rate,
+        max_leaf_nodes=params.max_leaf_nodes,
+        min_samples_leaf=params.min_samples_leaf,
+        early_stopping=False,
+        random_state=params.random_state,
+    )
+    with threadpool_limits(1):
+        estimator.fit(_restaurant_matrix(train, families), y_train)
+    rates = train.groupby("has_anchor")["has_restaurant_visit"].mean()
+    baseline = {bool(k): float(v) for k, v in rates.items()}
+    bundle = {"estimator": estimator, "families": families, "features": features,
+              "baseline": baseline, "fallback_rate": float(y_train.mean())}
+    scored = _restaurant_scores(frame, bundle, run_id, split=split)
+
+    metrics = MetricRows(RESTAURANT)
+    train_window, test_window = _windows(frame["sold_date"], cutoff)
+    calibration = []
+    for name, window in (("train", train_window), ("test", test_window)):
+        part = scored[scored["split"] == name]
+        if part.empty:
+            continue
+        y = part["has_restaurant_visit"].to_numpy(dtype=float)
+        for variant, column, is_baseline in (
+            ("hist_gradient_boosting", "restaurant_probability", False),
+            ("baseline_has_anchor_rate", "baseline_probability", True),
+        ):
+            metrics.add(variant, binary_metrics(y, part[column]), split=name, n=len(part),
+                        window=window, train=train_window, is_baseline=is_baseline)
+        if name == "test":
+            calibration.append(_calibration(y, part))
+    importances = _permutation_importances(estimator, scored, frame, families, features, params)
+    outputs = {
+        "metrics": metrics.frame(run_id),
+        "calibration": pd.concat(calibration, ignore_index=True).assign(run_id=run_id)
+        if calibration else None,
+        "importances": importances.assign(run_id=run_id),
+    }
+    store.save(
+        RESTAURANT, run_id, {**bundle, "outputs": outputs},
+        {
+            "status": "trained",
+            "estimator": type(estimator).__name__,
+            "features": features,
+            "params": asdict(params),
+            "train_start": train_window[0], "train_end": train_window[1],
+            "test_start": test_window[0], "test_end": test_window[1],
+            "train_rows": len(train), "test_rows": len(test),
+        },
+    )
+    return scored
+
+
+def _calibration(y: np.ndarray, part: pd.DataFrame) -> pd.DataFrame:
+    """Test-split calibration: deciles of the model's probability, and the baseline's
+    groups (it has one value per has_anchor, so its "deciles" are those groups)."""
+    model = calibration_table(y, part["restaurant_probability"].to_numpy())
+    model["variant"] = "hist_gradient_boosting"
+    p = part["baseline_probability"].to_numpy()
+    groups = []
+    for index, value in enumerate(np.unique(p), start=1):
+        chosen = p == value
+        groups.append({"decile": index, "rows": int(chosen.sum()), "mean_predicted": value,
+                       "observed_rate": float(y[chosen].mean()), "min_predicted": value,
+                       "max_predicted": value})
+    baseline = pd.DataFrame(groups).assign(variant="baseline_has_anchor_rate")
+    return pd.concat([model, baseline], ignore_index=True).assign(
+        split="test", receipts=lambda f: f["rows"]
+    )
+
+
+def _restaurant_scores(frame: pd.DataFrame, bundle: dict, run_id: str, split) -> pd.DataFrame:
+    if bundle.get("estimator") is None or frame.empty:
+        return empty_frame(RESTAURANT_COLUMNS)
+    with threadpool_limits(1):
+        probability = bundle["estimator"].predict_proba(
+            _restaurant_matrix(frame, bundle["families"])
+        )[:, 1]
+    out = frame[["receipt_id", "customer_id", "store_id", "sold_date", "has_anchor",
+                 "has_restaurant_visit"]].copy()
+    out["split"] = split
+    out["restaurant_probability"] = probability
+    out["baseline_probability"] = (
+        out["has_anchor"].astype(bool).map(bundle["baseline"]).fillna(bundle["fallback_rate"])
+    )
+    ranks = out.groupby("split")["restaurant_probability"].rank(method="first", pct=True)
+    out["probability_decile"] = np.ceil(ranks * 10).clip(1, 10).astype("int64")
+    out["run_id"] = run_id
+    return conform(out, RESTAURANT_COLUMNS)
+
+
+def _permutation_importances(estimator, scored, frame, families, features, params):
+    test = scored["split"] == "test"
+    if test.sum() == 0 or scored.loc[test, "has_restaurant_visit"].nunique() < 2:
+        return empty_frame(IMPORTANCE_COLUMNS)
+    X = _restaurant_matrix(frame[test.to_numpy()], families)
+    y = scored.loc[test, "has_restaurant_visit"].astype(bool).to_numpy()
+    with threadpool_limits(1):
+        result = permutation_importance(
+            estimator, X, y, scoring="roc_auc", n_repeats=params.permutation_repeats,
+            random_state=params.random_state,
+        )
+    return pd.DataFrame(
+        {
+            "model": RESTAURANT,
+            "variant": "hist_gradient_boosting",
+            "segment": "all",
+            "feature": features,
+            "importance": result.importances_mean,
+            "importance_std": result.importances_std,
+            "signed_value": result.importances_mean,
+            "method": "permutation_roc_auc_test",
+        }
+    )
+
+
+# --------------------------------------------------------------------------- add-ons
+
+
+@dataclass(frozen=True)
+class AddonParams:
+    holdout_days: int = 28
+    cutoff_date: str | None = None
+    random_state: int = 42
+    regularization_c: float = 1.0
+    min_positives: int = 30
+    promote_top_k: int = 3
+
+
+class BasketEncoder:
+    """Anchor receipt -> model matrix: anchor-family multi-hot, household size and log
+    distance (median-imputed, standardised, with a missing flag), member flag, hour and
+    weekday one-hot. Learnt on the training receipts only."""
+
+    def fit(self, frame: pd.DataFrame) -> BasketEncoder:
+        families = split_families(frame["anchor_families"])
+        self.families = sorted({f for fams in families for f in fams})
+        self.hours = sorted(frame["sold_hour"].dropna().astype(int).unique().tolist())
+        self.weekdays = sorted(frame["sold_weekday"].dropna().astype(int).unique().tolist())
+        self.stats = {}
+        for column, values in self._numeric(frame).items():
+            known = values[~np.isnan(values)]
+            median = float(np.median(known)) if known.size else 0.0
+            filled = np.where(np.isnan(values), median, values)
+            self.stats[column] = (median, float(filled.mean()), float(filled.std()) or 1.0)
+        return self
+
+    @staticmethod
+    def _numeric(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        distance = frame["distance_km"].astype(float).to_numpy()
+        return {
+            "household_size": frame["household_size"].astype(float).to_numpy(),
+            "log_distance_km": np.log1p(np.where(distance < 0, np.nan, distance)),
+        }
+
+    @property
+    def names(self) -> list[str]:
+        return (
+            [f"family_{f}" for f in self.families]
+            + list(self.stats)
+            + [f"{c}_missing" for c in self.stats]
+            + ["is_member"]
+            + [f"hour_{h}" for h in self.hours]
+            + [f"weekday_{d}" for d in self.weekdays]
+        )
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        parts = [_multi_hot(split_families(frame["anchor_families"]), self.families)]
+        numeric, missing = [], []
+        for column, values in self._numeric(frame).items():
+            median, mean, std = self.stats[column]
+            missing.append(np.isnan(values).astype(float))
+            numeric.append((np.where(np.isnan(values), median, values) - mean) / std)
+        parts += [np.column_stack(numeric), np.column_stack(missing)]
+        parts.append(frame["is_member"].astype(float).to_numpy()[:, None])
+        hour = frame["sold_hour"].astype(float).to_numpy()
+        weekday = frame["sold_weekday"].astype(float).to_numpy()
+        parts.append((hour[:, None] == np.asarray(self.hours, dtype=float)).astype(float))
+        parts.append((weekday[:, None] == np.asarray(self.weekdays, dtype=float)).astype(float))
+        return np.hstack(parts)
+
+
+BASELINE_PRIOR = 10.0
+
+
+def _category_sets(values: pd.Series) -> pd.Series:
+    return values.fillna("").astype(str).map(lambda t: {p for p in t.split(",") if p})
+
+
+def addon_propensity(
+    receipts: pd.DataFrame,
+    category_days: pd.DataFrame,
+    *,
+    params: AddonParams,
+    store: ArtifactStore,
+    mode: str = "train",
+) -> pd.DataFrame:
+    """The ml_addon_propensity node: P(add-on category in the attach set) per anchor
+    receipt and category, one logistic regression per category, with the family-rate
+    baseline; side tables: metrics, per-family promotions, coefficients."""
+    mode = model_mode(mode)
+    frame = receipts.sort_values(["sold_date", "receipt_id"], kind="stable").reset_index(drop=True)
+    attached = _category_sets(frame["addon_categories"])
+    on_campaign = _category_sets(frame["campaign_categories"])
+    if mode == "score":
+        bundle, meta = store.current(ADDON)
+        return _addon_scores(frame, attached, on_campaign, bundle, meta["run_id"], "score")
+    run_id = compute_run_id(ADDON, asdict(params), receipts, category_days)
+    cutoff = temporal_cutoff(frame["sold_date"], params.holdout_days, params.cutoff_date)
+    if cutoff is None:
+        store.save(ADDON, run_id, {"outputs": {}, "models": {}}, {"status": "no anchor receipts"})
+        return empty_frame(ADDON_COLUMNS)
+    split = _split_of(frame["sold_date"], cutoff)
+    is_train = split == "train"
+    train = frame[is_train]
+    encoder = BasketEncoder().fit(train)
+    X_train = encoder.transform(train)
+    categories = sorted({c for cats in attached for c in cats})
+    models, thresholds, baselines = {}, {}, {}
+    family_key = split_families(frame["anchor_families"]).map(",".join)
+    for category in categories:
+        y = attached[is_train].map(lambda cats, c=category: c in cats).to_numpy(dtype=bool)
+        if y.sum() < params.min_positives or (~y).sum() < params.min_positives:
+            continue
+        campaign = on_campaign[is_train].map(lambda cats, c=category: c in cats).to_numpy(float)
+        model = LogisticRegression(C=params.regularization_c, max_iter=2000)
+        with threadpool_limits(1):
+            model.fit(np.column_stack([X_train, campaign]), y)
+        models[category] = model
+        thresholds[category] = best_f1_threshold(y, model.predict_proba(
+            np.column_stack([X_train, campaign]))[:, 1])
+        # training rate per anchor-family set, shrunk towards the overall rate by a prior
+        # of BASELINE_PRIOR receipts (rare family combinations would otherwise say 0 or 1)
+        groups = pd.Series(y).groupby(family_key[is_train].to_numpy())
+        rates = (groups.sum() + BASELINE_PRIOR * y.mean()) / (groups.size() + BASELINE_PRIOR)
+        baselines[category] = {"by_family": rates.to_dict(), "overall": float(y.mean())}
+    bundle = {"encoder": encoder, "models": models, "thresholds": thresholds,
+              "baselines": baselines}
+    scored = _addon_scores(frame, attached, on_campaign, bundle, run_id, split)
+    train_window, test_window = _windows(frame["sold_date"], cutoff)
+    metrics = _addon_metrics(scored, thresholds, train_window, test_window).frame(run_id)
+    base_rates = _base_rates(category_days, cutoff)
+    promotions = _promotions(scored, base_rates, params).assign(run_id=run_id)
+    importances = _coefficients(models, encoder).assign(run_id=run_id)
+    outputs = {
+        "metrics": metrics,
+        "by_family": (
+            conform(promotions, FAMILY_RECOMMENDATION_COLUMNS) if len(promotions) else None
+        ),
+        "importances": conform(importances, IMPORTANCE_COLUMNS) if len(importances) else None,
+    }
+    store.save(
+        ADDON, run_id, {**bundle, "outputs": outputs},
+        {
+            "status": "trained" if models else "no category with enough positives",
+            "estimator": "LogisticRegression per add-on category",
+            "features": encoder.names + ["on_campaign"],
+            "params": asdict(params),
+            "train_start": train_window[0], "train_end": train_window[1],
+            "test_start": test_window[0], "test_end": test_window[1],
+            "train_rows": int(is_train.sum()), "test_rows": int((~is_train).sum()),
+        },
+    )
+    return scored
+
+
+def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.DataFrame:
+    models = bundle.get("models") or {}
+    if frame.empty or not models:
+        return empty_frame(ADDON_COLUMNS)
+    X = bundle["encoder"].transform(frame)
+    family_key = split_families(frame["anchor_families"]).map(",".join)
+    parts = []
+    for category, model in models.items():
+        campaign = on_campaign.map(lambda cats, c=category: c in cats).to_numpy(float)
+        with threadpool_limits(1):
+            probability = model.predict_proba(np.column_stack([X, campaign]))[:, 1]
+        baseline = bundle["baselines"][category]
+        part = frame[["receipt_id", "store_id", "sold_date", "anchor_families"]].copy()
+        part["split"] = split
+        part["addon_category"] = category
+        part["is_attached"] = attached.map(lambda cats, c=category: c in cats).to_numpy(bool)
+        part["probability"] = probability
+        part["baseline_probability"] = (
+            family_key.map(baseline["by_family"]).fillna(baseline["overall"]).to_numpy(float)
+        )
+        part["is_predicted"] = probability >= bundle["thresholds"][category]
+        part["run_id"] = run_id
+        parts.append(part)
+    return conform(pd.concat(parts, ignore_index=True), ADDON_COLUMNS)
+
+
+def _addon_metrics(scored, thresholds, train_window, test_window) -> MetricRows:
+    metrics = MetricRows(ADDON)
+    for name, window in (("train", train_window), ("test", test_window)):
+        part = scored[scored["split"] == name]
+        for category, rows in part.groupby("addon_category", sort=True):
+            y = rows["is_attached"].to_numpy(bool)
+            model = binary_metrics(y, rows["probability"])
+            model.update(threshold_metrics(y, rows["is_predicted"]))
+            model["threshold"] = thresholds[category]
+            baseline = binary_metrics(y, rows["baseline_probability"])
+            for variant, values, is_baseline in (
+                ("logistic_regression", model, False),
+                ("baseline_family_rate", baseline, True),
+            ):
+                metrics.add(variant, values, split=name, n=len(rows), window=window,
+                            train=train_window, segment=category, is_baseline=is_baseline)
+    return metrics
+
+
+def _base_rates(category_days: pd.DataFrame, cutoff) -> pd.Series:
+    """P(add-on category in the attach set) over every purchase receipt before the cutoff."""
+    days = category_days[pd.to_datetime(category_days["sold_date"]) < pd.Timestamp(cutoff)]
+    receipts = days.drop_duplicates("sold_date")["purchase_receipts"].sum()
+    with_category = days.groupby("category")["addon_receipts"].sum()
+    return with_category / receipts if receipts else with_category * np.nan
+
+
+def _promotions(scored: pd.DataFrame, base_rates: pd.Series, params: AddonParams) -> pd.DataFrame:
+    """Per anchor family, add-on categories ranked by model lift (mean predicted attach
+    probability over the family's receipts / base rate over all purchase receipts)."""
+    if scored.empty:
+        return pd.DataFrame()
+    rows = scored.assign(family=split_families(scored["anchor_families"])).explode("family")
+    rows = rows[rows["family"].notna() & (rows["family"] != "")]
+    grouped = rows.groupby(["family", "addon_category"], sort=True)
+    table = grouped.agg(
+        expected_attach_rate=("probability", "mean"),
+        anchor_receipts=("receipt_id", "nunique"),
+    ).reset_index()
+    observed = rows[rows["split"] == "train"].groupby(["family", "addon_category"])["is_attached"]
+    table = table.join(
+        observed.mean().rename("observed_attach_rate"), on=["family", "addon_category"]
+    )
+    table["base_rate"] = table["addon_category"].map(base_rates).astype(float)
+    table["model_lift"] = table["expected_attach_rate"] / table["base_rate"]
+    table = table.sort_values(
+        ["family", "model_lift", "addon_category"], ascending=[True, False, True], kind="stable"
+    )
+    table["promote_rank"] = table.groupby("family").cumcount() + 1
+    table["is_promoted"] = (table["promote_rank"] <= params.promote_top_k) & (
+        table["model_lift"] > 1
+    )
+    return table.rename(columns={"family": "anchor_family"})
+
+
+def _coefficients(models: dict, encoder: BasketEncoder) -> pd.DataFrame:
+    names = encoder.names + ["on_campaign"]
+    frames = [
+        pd.DataFrame(
+            {
+                "model": ADDON,
+                "variant": "logistic_regression",
+                "segment": category,
+                "feature": names,
+                "importance": np.abs(model.coef_.ravel()),
+                "importance_std": np.nan,
+                "signed_value": model.coef_.ravel(),
+                "method": "abs_logistic_coefficient",
+            }
+        )
+        for category, model in sorted(models.items())
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
