@@ -1,0 +1,912 @@
+"""Product recommendations per member and per anchor family, evaluated on a temporal
+holdout over the full catalogue.
+
+Inputs (dbt: int_receipt_products_listed, int_products_classified, stg_pos__customers):
+
+- ``baskets``: one row per purchase receipt and distinct merchandise product on it:
+  receipt_id, customer_id (null = anonymous), store_id, sold_date, product_id;
+- ``products``: product_id, product_name, category, is_anchor, is_addon;
+- ``members``: customer_id of every loyalty member (may be empty).
+
+**Signals.** Every (member, product) pair gets seven signals, computed from purchases
+before an as-of date only (:func:`fit_components`, :func:`member_state`):
+
+=============  ==========================================================================
+``pop_store``  log share of receipts holding the product in the member's home store,
+               recency-weighted (half-life ``half_life_days``), shrunk to the global share
+``pop_recent`` the same over all stores
+``pop_long``   log share of receipts over the whole period, unweighted
+``similar``    item-item: the member's past products' cosine similarity to the product
+               over member purchase sets (top ``neighbours`` per product), summed with
+               recency weights
+``rules``      association rules i -> p at receipt level: summed confidence over the
+               products of the member's last purchase day (pairs seen on at least
+               ``rule_min_receipts`` receipts)
+``room``       "complete the room": log lift of the add-on on receipts of the anchor
+               families of the member's last purchase day
+``repeat``     log(1 + recency-weighted purchase days of the product by the member),
+               repeatable products only
+=============  ==========================================================================
+
+fct_product_affinity and fct_association_rules are not used: they are computed over the
+whole period, holdout included, so an evaluation on them would see the answers.
+
+**Ranker.** A logistic regression weighs the signals: signals at the start of the
+``validation_days`` window before the evaluation cutoff, label = bought in that window,
+rows = up to ``ranker_members`` members x their candidates (the ``candidate_pool`` most
+popular products and every product with a personal signal). The weights are therefore
+chosen without seeing the test window; the score is the linear predictor.
+
+**Already bought** products are excluded unless repeatable *by nature*: buyers who come
+back buy it again at least ``repeat_min_lift`` times as often as chance (the product's
+share of member purchase days, over the same number of later purchase days), with at
+least ``repeat_min_expected`` expected re-purchases as evidence. Consumables such as
+tealights qualify; a product whose buyers do not come back for it does not.
+
+**Cold start.** A member without purchases gets the popularity signals alone (home store
+unknown: global); whoever just bought an anchor gets the family's add-ons through
+``room``, and :func:`anchor_recommendations` is the "complete the room" table per family.
+
+**Evaluation** (:func:`evaluate`): signals at the cutoff; relevant = every product a member
+bought from the cutoff on. Recall@k, nDCG@k, HitRate@k over the full catalogue and
+catalogue coverage, for the ranker and three baselines: popularity (receipt counts before
+the cutoff), recent popularity (recency-weighted) and personal repeat (the member's own
+most bought products, topped up with popularity). A second task, ``anchor_baskets``,
+scores the per-family table on holdout anchor receipts (relevant = the receipt's add-ons)
+against the most popular add-ons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from xsell.ml.evaluation import (
+    DATE,
+    IMPORTANCE_COLUMNS,
+    MetricRows,
+    conform,
+    empty_frame,
+    ranking_metrics,
+    temporal_cutoff,
+)
+from xsell.ml.registry import ArtifactStore, compute_run_id, model_mode
+
+__all__ = [
+    "ANCHOR_COLUMNS",
+    "RECOMMENDATION_COLUMNS",
+    "SIGNALS",
+    "Catalogue",
+    "Components",
+    "Ranker",
+    "RecommenderParams",
+    "anchor_recommendations",
+    "catalogue_of",
+    "evaluate",
+    "fit_components",
+    "fit_ranker",
+    "member_state",
+    "prepare_lines",
+    "recommend",
+    "recommendations",
+    "repeatability",
+]
+
+MODEL = "ml_recommendations"
+SIGNALS = (
+    "pop_store", "pop_recent", "pop_long", "similar", "rules", "room", "bought_before", "repeat"
+)
+REASONS = {
+    "pop_store": "popular_in_store",
+    "pop_recent": "popular_now",
+    "pop_long": "popular",
+    "similar": "similar_to_past_purchases",
+    "rules": "bought_together",
+    "room": "complete_the_room",
+    "bought_before": "buy_again",
+    "repeat": "buy_again",
+}
+BLOCK = 2000  # members scored at once (bounds memory at BLOCK x catalogue floats)
+
+RECOMMENDATION_COLUMNS = {
+    "customer_id": "str",
+    "recommendation_rank": "int64",
+    "product_id": "str",
+    "product_name": "str",
+    "category": "str",
+    "score": "float64",
+    "reason": "str",
+    "is_repeat_purchase": "bool",
+    "is_cold_start": "bool",
+    "as_of_date": DATE,
+    "run_id": "str",
+}
+
+ANCHOR_COLUMNS = {
+    "anchor_family": "str",
+    "recommendation_rank": "int64",
+    "product_id": "str",
+    "product_name": "str",
+    "category": "str",
+    "attach_rate": "float64",
+    "base_rate": "float64",
+    "lift": "float64",
+    "together_receipts": "int64",
+    "anchor_receipts": "int64",
+    "run_id": "str",
+}
+
+@dataclass(frozen=True)
+class RecommenderParams:
+    top_n: int = 10
+    holdout_days: int = 28
+    cutoff_date: str | None = None
+    validation_days: int = 28
+    half_life_days: float = 30.0
+    neighbours: int = 50
+    rule_min_receipts: int = 3
+    store_prior_receipts: float = 200.0
+    attach_prior_receipts: float = 20.0
+    repeat_min_lift: float = 0.5
+    repeat_min_expected: float = 2.0
+    ranker_members: int = 600
+    candidate_pool: int = 300
+    ranker_negative_share: float = 0.25
+    ranker_l1_penalty: float = 0.005
+    random_state: int = 42
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class Catalogue:
+    """The merchandise products (anchors and add-ons) that can be recommended."""
+
+    product_ids: np.ndarray
+    names: np.ndarray
+    categories: np.ndarray
+    is_anchor: np.ndarray
+    is_addon: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.product_ids.size
+
+    def positions(self, product_ids) -> np.ndarray:
+        return pd.Index(self.product_ids).get_indexer(pd.Series(product_ids).astype(str))
+
+
+def catalogue_of(products: pd.DataFrame) -> Catalogue:
+    anchor = products["is_anchor"].fillna(False).astype(bool)
+    addon = products["is_addon"].fillna(False).astype(bool)
+    merch = products[anchor | addon].sort_values("product_id", kind="stable")
+    return Catalogue(
+        product_ids=merch["product_id"].astype(str).to_numpy(dtype=object),
+        names=merch["product_name"].fillna("").astype(str).to_numpy(dtype=object),
+        categories=merch["category"].fillna("").astype(str).to_numpy(dtype=object),
+        is_anchor=merch["is_anchor"].fillna(False).to_numpy(dtype=bool),
+        is_addon=merch["is_addon"].fillna(False).to_numpy(dtype=bool),
+    )
+
+
+def prepare_lines(baskets: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Basket rows with the product's catalogue position (``item``), dates normalised,
+    in a deterministic order; products outside the catalogue are dropped."""
+    frame = pd.DataFrame(
+        {
+            "receipt_id": baskets["receipt_id"].astype(str).to_numpy(dtype=object),
+            "customer_id": baskets["customer_id"].astype("string").to_numpy(
+                dtype=object, na_value=None
+            ),
+            "store_id": baskets["store_id"].astype(str).to_numpy(dtype=object),
+            "sold_date": pd.to_datetime(baskets["sold_date"]).dt.normalize().to_numpy(),
+            "item": catalogue.positions(baskets["product_id"]),
+        }
+    )
+    frame = frame[frame["item"] >= 0].drop_duplicates(["receipt_id", "item"])
+    return frame.sort_values(["sold_date", "receipt_id", "item"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _decay(dates, as_of: pd.Timestamp, half_life: float) -> np.ndarray:
+    age = (as_of - pd.to_datetime(pd.Series(dates))).dt.days.to_numpy(dtype=float)
+    return np.power(0.5, age / half_life)
+
+
+def _binary(rows, cols, shape) -> sparse.csr_matrix:
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    matrix = sparse.csr_matrix(
+        (np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=shape, dtype=np.float32
+    )
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def _top_k_rows(matrix, k: int, block: int = 512) -> sparse.csr_matrix:
+    """Keep the k largest entries of every row (row blocks made dense: fast for
+    catalogues of thousands of products)."""
+    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+    n_rows, n_cols = matrix.shape
+    if n_cols <= k or matrix.nnz == 0:
+        return matrix
+    rows, cols, vals = [], [], []
+    for start in range(0, n_rows, block):
+        dense = matrix[start : start + block].toarray()
+        top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(dense, top, axis=1)
+        keep = values > 0
+        rows.append((np.arange(dense.shape[0])[:, None] + start).repeat(k, axis=1)[keep])
+        cols.append(top[keep])
+        vals.append(values[keep])
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=matrix.shape
+    )
+
+
+# --------------------------------------------------------------------------- components
+
+
+@dataclass
+class Components:
+    """What is learnt from purchases before ``as_of`` that does not depend on a member."""
+
+    as_of: pd.Timestamp
+    store_ids: np.ndarray
+    log_pop_store: np.ndarray  # (S, P)
+    log_pop_recent: np.ndarray  # (P,)
+    log_pop_long: np.ndarray  # (P,)
+    pop_count: np.ndarray  # (P,) receipts holding the product (the popularity baseline)
+    similarity: sparse.csr_matrix  # (P, P)
+    rules: sparse.csr_matrix  # (P, P) confidence i -> p
+    families: np.ndarray  # (F,) anchor families (categories of anchor products)
+    anchor_receipts: np.ndarray  # (F,)
+    together: np.ndarray  # (F, P) receipts with family f and product p
+    attach_rate: np.ndarray  # (F, P) smoothed P(p on the receipt | family f on it)
+    base_rate: np.ndarray  # (P,) P(p on a receipt)
+    room: np.ndarray  # (F, P) max(0, log(attach_rate / base_rate)) for add-ons
+    repeat_lift: np.ndarray  # (P,) observed / chance re-purchases; NaN without evidence
+    repeatable: np.ndarray  # (P,) bool
+    receipts: int
+
+
+def fit_components(
+    lines: pd.DataFrame, catalogue: Catalogue, as_of: pd.Timestamp, params: RecommenderParams
+) -> Components:
+    P = catalogue.size
+    past = lines[lines["sold_date"] < as_of]
+    receipt_codes, receipt_ids = pd.factorize(past["receipt_id"], sort=True)
+    n = receipt_ids.size
+    receipts = past.drop_duplicates("receipt_id").set_index("receipt_id").loc[receipt_ids]
+    basket = _binary(receipt_codes, past["item"], (n, P))
+
+    # popularity: long (counts), recent (decayed), and per store (decayed, shrunk)
+    pop_count = np.asarray(basket.sum(axis=0)).ravel()
+    weight = _decay(receipts["sold_date"], as_of, params.half_life_days)
+    pop_long = (pop_count + 0.1) / (n + 0.1 * P)
+    pop_recent = (np.asarray(basket.T @ weight).ravel() + 0.1) / (weight.sum() + 0.1 * P)
+    store_codes, stores = pd.factorize(receipts["store_id"], sort=True)
+    by_store = sparse.csr_matrix((weight, (store_codes, np.arange(n))), shape=(len(stores), n))
+    store_counts = np.asarray((by_store @ basket).todense())
+    store_weight = np.asarray(by_store.sum(axis=1)).ravel()
+    m = params.store_prior_receipts
+    pop_store = (store_counts + m * pop_recent) / (store_weight[:, None] + m)
+
+    # item-item cosine over member purchase sets
+    members = past[past["customer_id"].notna()]
+    member_codes, member_ids = pd.factorize(members["customer_id"], sort=True)
+    owned = _binary(member_codes, members["item"], (member_ids.size, P))
+    similarity = _cosine(owned, params.neighbours)
+
+    # receipt-level rules i -> p
+    co = (basket.T @ basket).tocsr()
+    count_i = co.diagonal().astype(np.float64)
+    co.data[co.data < params.rule_min_receipts] = 0
+    rules = _top_k_rows(
+        _scale(co, 1 / np.maximum(count_i, 1), np.ones(P)), params.neighbours
+    )
+
+    # anchor family -> products on the same receipt
+    anchor_rows = past[catalogue.is_anchor[past["item"].to_numpy()]]
+    family_of_line = catalogue.categories[anchor_rows["item"].to_numpy()]
+    families = np.unique(family_of_line).astype(object)
+    has_family = _binary(
+        np.searchsorted(families, family_of_line),
+        receipt_ids.get_indexer(anchor_rows["receipt_id"]),
+        (families.size, n),
+    )
+    together = np.asarray((has_family @ basket).todense())
+    anchor_receipts = np.asarray(has_family.sum(axis=1)).ravel()
+    base_rate = pop_count / max(n, 1)
+    k = params.attach_prior_receipts
+    attach_rate = (together + k * base_rate) / (anchor_receipts[:, None] + k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_lift = np.log(attach_rate / base_rate)
+    room = np.where(catalogue.is_addon & (base_rate > 0), np.nan_to_num(log_lift), 0.0)
+
+    repeat_lift, repeatable = repeatability(members, P, params)
+    return Components(
+        as_of=as_of,
+        store_ids=np.asarray(stores, dtype=object),
+        log_pop_store=np.log(pop_store),
+        log_pop_recent=np.log(pop_recent),
+        log_pop_long=np.log(pop_long),
+        pop_count=pop_count,
+        similarity=similarity,
+        rules=rules,
+        families=families,
+        anchor_receipts=anchor_receipts,
+        together=together,
+        attach_rate=attach_rate,
+        base_rate=base_rate,
+        room=np.maximum(room, 0.0),
+        repeat_lift=repeat_lift,
+        repeatable=repeatable,
+        receipts=n,
+    )
+
+
+def _scale(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sparse.csr_matrix:
+    """matrix[i, j] * rows[i] * cols[j] off the diagonal, 0 on it (entries stored as is)."""
+    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    factor = (rows[row_of] * cols[matrix.indices]).astype(np.float32)
+    matrix.data *= np.where(row_of == matrix.indices, 0, factor)
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def _cosine(owned: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
+    co = (owned.T @ owned).tocsr()
+    degree = co.diagonal().astype(np.float64)
+    inverse = np.where(degree > 0, 1 / np.sqrt(np.maximum(degree, 1e-12)), 0.0)
+    return _top_k_rows(_scale(co, inverse, inverse), neighbours)
+
+
+def repeatability(
+    member_lines: pd.DataFrame, n_items: int, params: RecommenderParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per product: re-purchase lift and whether it is repeatable by nature.
+
+    For every member who bought the product and had later purchase days, observed = 1 if
+    they bought it again on one of them; chance = 1 - (1 - q)^later_days with q the
+    product's share of all member purchase days. lift = sum observed / sum chance, NaN
+    when sum chance < repeat_min_expected; repeatable = lift >= repeat_min_lift.
+    """
+    days = member_lines[["customer_id", "sold_date", "item"]].drop_duplicates()
+    visits = days[["customer_id", "sold_date"]].drop_duplicates()
+    lift = np.full(n_items, np.nan)
+    if visits.empty:
+        return lift, np.zeros(n_items, dtype=bool)
+    visits = visits.sort_values(["customer_id", "sold_date"], kind="stable")
+    visits["later"] = visits.groupby("customer_id").cumcount(ascending=False)
+    q = np.bincount(days["item"], minlength=n_items) / len(visits)
+    bought = days.groupby(["customer_id", "item"], sort=False)["sold_date"].agg(["min", "count"])
+    bought = bought.reset_index().merge(
+        visits.rename(columns={"sold_date": "min"}), on=["customer_id", "min"]
+    )
+    bought = bought[bought["later"] > 0]
+    items = bought["item"].to_numpy()
+    chance = 1 - np.power(1 - q[items], bought["later"].to_numpy())
+    expected = np.bincount(items, weights=chance, minlength=n_items)
+    observed = np.bincount(items, weights=(bought["count"] >= 2), minlength=n_items)
+    enough = expected >= params.repeat_min_expected
+    lift[enough] = observed[enough] / expected[enough]
+    return lift, np.nan_to_num(lift, nan=0.0) >= params.repeat_min_lift
+
+
+# --------------------------------------------------------------------------- members
+
+
+@dataclass
+class MemberState:
+    """Members' purchases before ``components.as_of`` as members x products matrices."""
+
+    customer_ids: np.ndarray
+    recency: sparse.csr_matrix  # decay weight of the last purchase day of the product
+    counts: sparse.csr_matrix  # recency-weighted purchase days of the product
+    last_day: sparse.csr_matrix  # products of the member's last purchase day
+    last_families: sparse.csr_matrix  # (U, F) anchor families of the last purchase day
+    bought: sparse.csr_matrix
+    home_store: np.ndarray  # index into components.store_ids; -1 = no purchase yet
+    has_history: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.customer_ids.size
+
+
+def member_state(
+    lines: pd.DataFrame, customer_ids, components: Components, catalogue: Catalogue,
+    params: RecommenderParams,
+) -> MemberState:
+    ids = np.asarray(sorted({str(c) for c in customer_ids}), dtype=object)
+    index = pd.Index(ids)
+    U, P = ids.size, catalogue.size
+    past = lines[(lines["sold_date"] < components.as_of) & lines["customer_id"].notna()]
+    user = index.get_indexer(past["customer_id"])
+    past, user = past[user >= 0], user[user >= 0]
+    days = pd.DataFrame(
+        {"u": user, "i": past["item"].to_numpy(), "d": past["sold_date"].to_numpy()}
+    ).drop_duplicates()
+    weight = _decay(days["d"], components.as_of, params.half_life_days).astype(np.float32)
+    counts = sparse.csr_matrix((weight, (days["u"], days["i"])), shape=(U, P))
+    latest = days.groupby(["u", "i"], as_index=False)["d"].max()
+    recency = sparse.csr_matrix(
+        (
+            _decay(latest["d"], components.as_of, params.half_life_days).astype(np.float32),
+            (latest["u"], latest["i"]),
+        ),
+        shape=(U, P),
+    )
+    last = days[days["d"] == days.groupby("u")["d"].transform("max")]
+    last_day = _binary(last["u"], last["i"], (U, P))
+    last_anchor = last[catalogue.is_anchor[last["i"].to_numpy()]]
+    family = pd.Index(components.families).get_indexer(
+        catalogue.categories[last_anchor["i"].to_numpy()]
+    )
+    last_families = _binary(
+        last_anchor["u"].to_numpy()[family >= 0], family[family >= 0],
+        (U, components.families.size),
+    )
+    stores = (
+        pd.DataFrame(
+            {"u": user, "s": past["store_id"].to_numpy(), "r": past["receipt_id"].to_numpy()}
+        )
+        .drop_duplicates(["u", "r"])
+        .groupby(["u", "s"], as_index=False)
+        .size()
+        .sort_values(["u", "size", "s"], ascending=[True, False, True], kind="stable")
+        .drop_duplicates("u")
+    )
+    home = np.full(U, -1)
+    home[stores["u"].to_numpy()] = pd.Index(components.store_ids).get_indexer(stores["s"])
+    has_history = np.zeros(U, dtype=bool)
+    has_history[np.unique(user)] = True
+    return MemberState(
+        customer_ids=ids,
+        recency=recency,
+        counts=counts,
+        last_day=last_day,
+        last_families=last_families,
+        bought=_binary(days["u"], days["i"], (U, P)),
+        home_store=home,
+        has_history=has_history,
+    )
+
+
+def signals(state: MemberState, components: Components, rows: np.ndarray) -> dict:
+    """Dense (len(rows), P) matrices of every signal for a block of members."""
+    home = state.home_store[rows]
+    pop_store = np.where(
+        (home >= 0)[:, None],
+        components.log_pop_store[np.maximum(home, 0)] if components.store_ids.size else 0.0,
+        components.log_pop_recent[None, :],
+    )
+    shape = pop_store.shape
+    return {
+        "pop_store": pop_store,
+        "pop_recent": np.broadcast_to(components.log_pop_recent, shape),
+        "pop_long": np.broadcast_to(components.log_pop_long, shape),
+        "similar": np.log1p((state.recency[rows] @ components.similarity).toarray()),
+        "rules": np.log1p((state.last_day[rows] @ components.rules).toarray()),
+        "room": np.asarray(state.last_families[rows] @ components.room),
+        "bought_before": state.bought[rows].toarray() * components.repeatable,
+        "repeat": np.log1p(state.counts[rows].toarray()) * components.repeatable,
+    }
+
+
+def excluded(state: MemberState, components: Components, rows: np.ndarray) -> np.ndarray:
+    """Products bought before that are not repeatable by nature."""
+    return state.bought[rows].toarray().astype(bool) & ~components.repeatable
+
+
+# --------------------------------------------------------------------------- ranker
+
+
+@dataclass
+class Ranker:
+    weights: np.ndarray  # per signal, in signal units (coefficient / scale)
+    coefficients: np.ndarray  # on standardised signals
+    scales: np.ndarray
+    members: int
+    rows: int
+    positives: int
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"signal": SIGNALS, "coefficient": self.coefficients, "weight": self.weights}
+        )
+
+
+def popularity_ranker() -> Ranker:
+    """Fallback when there is nothing to learn from: long-run popularity."""
+    weights = np.array([1.0 if s == "pop_long" else 0.0 for s in SIGNALS])
+    return Ranker(weights, weights.copy(), np.ones(len(SIGNALS)), 0, 0, 0)
+
+
+def fit_ranker(
+    lines: pd.DataFrame, catalogue: Catalogue, start: pd.Timestamp, end: pd.Timestamp,
+    params: RecommenderParams,
+) -> Ranker:
+    """Logistic regression of 'bought in [start, end)' on the signals at ``start``, over
+    sampled members x their candidates (popular products + personal-signal products)."""
+    components = fit_components(lines, catalogue, start, params)
+    window = lines[(lines["sold_date"] >= start) & (lines["sold_date"] < end)]
+    window = window[window["customer_id"].notna()]
+    if window.empty or components.receipts == 0:
+        return popularity_ranker()
+    rng = np.random.default_rng(params.random_state)
+    buyers = np.sort(window["customer_id"].unique())
+    if buyers.size > params.ranker_members:
+        buyers = np.sort(rng.choice(buyers, params.ranker_members, replace=False))
+    state = member_state(lines, buyers, components, catalogue, params)
+    window = window[window["customer_id"].isin(buyers)]
+    labels = _binary(
+        pd.Index(state.customer_ids).get_indexer(window["customer_id"]), window["item"],
+        (state.size, catalogue.size),
+    )
+    pool = np.zeros(catalogue.size, dtype=bool)
+    for popularity in (components.log_pop_recent, components.log_pop_long):
+        pool[np.argsort(-popularity, kind="stable")[: params.candidate_pool]] = True
+    X, y = [], []
+    for start_row in range(0, state.size, BLOCK):
+        rows = np.arange(start_row, min(start_row + BLOCK, state.size))
+        values = signals(state, components, rows)
+        personal = sum(values[s] != 0 for s in ("similar", "rules", "room", "bought_before"))
+        candidate = (pool | (personal > 0)) & ~excluded(state, components, rows)
+        r, c = np.nonzero(candidate)
+        bought = np.asarray(labels[rows][r, c]).ravel() > 0
+        # every positive and a random share of the negatives
+        keep = bought | (rng.random(r.size) < params.ranker_negative_share)
+        r, c = r[keep], c[keep]
+        X.append(np.column_stack([values[s][r, c] for s in SIGNALS]))
+        y.append(bought[keep])
+    X, y = np.vstack(X), np.concatenate(y)
+    if y.all() or not y.any():
+        return popularity_ranker()
+    scaler = StandardScaler().fit(X)
+    scales = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    with threadpool_limits(1):
+        # sampled negatives weigh 1 / share, so the loss is the full candidate set's; L1
+        # per row: liblinear minimises |w|_1 + C * sum(weight * loss), C = 1 / (penalty * rows)
+        weight = np.where(y, 1.0, 1.0 / params.ranker_negative_share)
+        fitted = LogisticRegression(
+            C=1.0 / (params.ranker_l1_penalty * weight.sum()), l1_ratio=1.0,
+            solver="liblinear", max_iter=1000,
+        ).fit((X - scaler.mean_) / scales, y, sample_weight=weight)
+    coefficients = np.where(scaler.scale_ > 0, fitted.coef_.ravel(), 0.0)
+    return Ranker(coefficients / scales, coefficients, scales, state.size, y.size, int(y.sum()))
+
+
+# --------------------------------------------------------------------------- recommend
+
+
+def _top_n(score: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of the n highest finite scores per row, best first (ties: lower
+    index first); -1 where fewer than n are finite."""
+    n = min(n, score.shape[1])
+    if n == 0:
+        return np.zeros((score.shape[0], 0), dtype=np.int64)
+    part = np.argpartition(-score, n - 1, axis=1)[:, :n]
+    part_scores = np.take_along_axis(score, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    top = np.take_along_axis(part, order, axis=1)
+    finite = np.isfinite(np.take_along_axis(score, top, axis=1))
+    return np.where(finite, top, -1)
+
+
+def recommend(
+    state: MemberState, components: Components, ranker: Ranker, top_n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-n product positions per member (-1 = empty), scores, and the index of the
+    signal contributing most above its catalogue average (the reason)."""
+    items = np.full((state.size, top_n), -1, dtype=np.int64)
+    scores = np.full((state.size, top_n), np.nan)
+    reasons = np.zeros((state.size, top_n), dtype=np.int64)
+    for start in range(0, state.size, BLOCK):
+        rows = np.arange(start, min(start + BLOCK, state.size))
+        values = signals(state, components, rows)
+        # a tiny popularity term orders what the weights leave tied (e.g. cold members
+        # when L1 drops every popularity signal)
+        score = 1e-6 * values["pop_long"]
+        for weight, name in zip(ranker.weights, SIGNALS, strict=True):
+            if weight:
+                score = score + weight * values[name]
+        score[excluded(state, components, rows)] = -np.inf
+        top = _top_n(score, top_n)
+        safe = np.maximum(top, 0)
+        items[rows] = top
+        scores[rows] = np.where(top >= 0, np.take_along_axis(score, safe, axis=1), np.nan)
+        contribution = np.stack(
+            [
+                weight * (np.take_along_axis(values[name], safe, axis=1)
+                          - values[name].mean(axis=1, keepdims=True))
+                for weight, name in zip(ranker.weights, SIGNALS, strict=True)
+            ]
+        )
+        reasons[rows] = np.argmax(contribution, axis=0)
+    return items, scores, reasons
+
+
+def _popularity_lists(popularity: np.ndarray, n: int, users: int) -> np.ndarray:
+    return np.tile(_top_n(popularity[None, :].astype(float), n), (users, 1))
+
+
+def _repeat_lists(state: MemberState, fallback: np.ndarray, n: int) -> np.ndarray:
+    """The member's most bought products (recency-weighted days), then ``fallback``."""
+    counts = state.counts.tocsr()
+    lists = np.full((state.size, n), -1, dtype=np.int64)
+    for u in range(state.size):
+        own_items = counts.indices[counts.indptr[u] : counts.indptr[u + 1]]
+        own_counts = counts.data[counts.indptr[u] : counts.indptr[u + 1]]
+        own = own_items[np.lexsort((own_items, -own_counts))][:n]
+        rest = fallback[~np.isin(fallback, own)][: n - own.size]
+        chosen = np.concatenate([own, rest])
+        lists[u, : chosen.size] = chosen
+    return lists
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    lines: pd.DataFrame, catalogue: Catalogue, cutoff: pd.Timestamp, ranker: Ranker,
+    params: RecommenderParams, metrics: MetricRows,
+) -> pd.DataFrame:
+    """Holdout metrics of the ranker and the baselines, added to ``metrics``; returns the
+    holdout lists (variant, customer_id, rank, product_id, is_hit) for inspection."""
+    k = params.top_n
+    test = lines[(lines["sold_date"] >= cutoff) & lines["customer_id"].notna()]
+    components = fit_components(lines, catalogue, cutoff, params)
+    if test.empty or components.receipts == 0:
+        return pd.DataFrame()
+    window = (cutoff, lines["sold_date"].max())
+    train = (lines["sold_date"].min(), cutoff - pd.Timedelta(days=1))
+    state = member_state(lines, test["customer_id"].unique(), components, catalogue, params)
+    relevant = _binary(
+        pd.Index(state.customer_ids).get_indexer(test["customer_id"]), test["item"],
+        (state.size, catalogue.size),
+    )
+    popular = _popularity_lists(components.pop_count, k, 1)[0]
+    variants = {
+        "hybrid_ranker": recommend(state, components, ranker, k)[0],
+        "baseline_popularity": np.tile(popular, (state.size, 1)),
+        "baseline_recent_popularity": _popularity_lists(components.log_pop_recent, k, state.size),
+        "baseline_personal_repeat": _repeat_lists(state, popular, k),
+    }
+    groups = {
+        "all": np.ones(state.size, dtype=bool),
+        "members_warm": state.has_history,
+        "members_cold": ~state.has_history,
+    }
+    catalogue_sold = int((components.pop_count > 0).sum())
+    for variant, lists in variants.items():
+        for segment, mask in groups.items():
+            if mask.any():
+                metrics.add(
+                    variant, ranking_metrics(lists[mask], relevant[mask], k, catalogue_sold),
+                    split="test", n=int(mask.sum()), window=window, train=train,
+                    segment=segment, is_baseline=variant.startswith("baseline"),
+                )
+    _evaluate_anchor_baskets(lines, catalogue, components, cutoff, params, metrics, window, train)
+    frames = []
+    for variant, lists in variants.items():
+        users, ranks = np.nonzero(lists >= 0)
+        items = lists[users, ranks]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "variant": variant,
+                    "customer_id": state.customer_ids[users],
+                    "recommendation_rank": ranks + 1,
+                    "product_id": catalogue.product_ids[items],
+                    "is_hit": np.asarray(relevant[users, items]).ravel() > 0,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _evaluate_anchor_baskets(lines, catalogue, components, cutoff, params, metrics, window, train):
+    """The per-family add-on lists on holdout anchor receipts vs the most popular add-ons."""
+    test = lines[lines["sold_date"] >= cutoff]
+    anchor_lines = test[catalogue.is_anchor[test["item"].to_numpy()]]
+    family = pd.Index(components.families).get_indexer(
+        catalogue.categories[anchor_lines["item"].to_numpy()]
+    )
+    anchor_lines, family = anchor_lines[family >= 0], family[family >= 0]
+    if anchor_lines.empty:
+        return
+    receipts = pd.Index(np.sort(anchor_lines["receipt_id"].unique()))
+    has_family = _binary(
+        receipts.get_indexer(anchor_lines["receipt_id"]), family,
+        (receipts.size, components.families.size),
+    )
+    addons = test[catalogue.is_addon[test["item"].to_numpy()] & test["receipt_id"].isin(receipts)]
+    relevant = _binary(
+        receipts.get_indexer(addons["receipt_id"]), addons["item"], (receipts.size, catalogue.size)
+    )
+    addon_score = np.where(catalogue.is_addon, 0.0, -np.inf)
+    variants = {
+        "anchor_attach_rate": _top_n(np.asarray(has_family @ components.attach_rate) + addon_score,
+                                     params.top_n),
+        "baseline_popularity": _popularity_lists(
+            components.pop_count + addon_score, params.top_n, receipts.size
+        ),
+    }
+    n_addons = int(((components.pop_count > 0) & catalogue.is_addon).sum())
+    with_addons = int((np.asarray(relevant.sum(axis=1)).ravel() > 0).sum())
+    for variant, lists in variants.items():
+        metrics.add(
+            variant, ranking_metrics(lists, relevant, params.top_n, n_addons),
+            split="test", n=with_addons, window=window, train=train, segment="anchor_baskets",
+            is_baseline=variant.startswith("baseline"),
+        )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def anchor_recommendations(
+    components: Components, catalogue: Catalogue, top_n: int
+) -> pd.DataFrame:
+    """Per anchor family, the add-ons its buyers most often take along on the same receipt
+    (attach rate shrunk towards the base rate), with the lift over the base rate."""
+    frames = []
+    sold_addons = catalogue.is_addon & (components.pop_count > 0)
+    for f, family in enumerate(components.families):
+        top = _top_n(np.where(sold_addons, components.attach_rate[f], -np.inf)[None, :], top_n)[0]
+        top = top[top >= 0]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "anchor_family": family,
+                    "recommendation_rank": np.arange(1, top.size + 1),
+                    "product_id": catalogue.product_ids[top],
+                    "product_name": catalogue.names[top],
+                    "category": catalogue.categories[top],
+                    "attach_rate": components.attach_rate[f, top],
+                    "base_rate": components.base_rate[top],
+                    "lift": components.attach_rate[f, top] / components.base_rate[top],
+                    "together_receipts": components.together[f, top],
+                    "anchor_receipts": components.anchor_receipts[f],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else empty_frame(ANCHOR_COLUMNS)
+
+
+def _member_table(state, components, catalogue, ranker, params) -> pd.DataFrame:
+    items, scores, reasons = recommend(state, components, ranker, params.top_n)
+    users, ranks = np.nonzero(items >= 0)
+    chosen = items[users, ranks]
+    return pd.DataFrame(
+        {
+            "customer_id": state.customer_ids[users],
+            "recommendation_rank": ranks + 1,
+            "product_id": catalogue.product_ids[chosen],
+            "product_name": catalogue.names[chosen],
+            "category": catalogue.categories[chosen],
+            "score": scores[users, ranks],
+            "reason": np.asarray([REASONS[s] for s in SIGNALS], dtype=object)[
+                reasons[users, ranks]
+            ],
+            "is_repeat_purchase": np.asarray(state.bought[users, chosen]).ravel() > 0,
+            "is_cold_start": ~state.has_history[users],
+            "as_of_date": components.as_of - pd.Timedelta(days=1),
+        }
+    )
+
+
+def _importances(ranker: Ranker, run_id: str) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "model": MODEL,
+            "variant": "hybrid_ranker",
+            "segment": "all",
+            "feature": SIGNALS,
+            "importance": np.abs(ranker.coefficients),
+            "importance_std": np.nan,
+            "signed_value": ranker.coefficients,
+            "method": "abs_standardised_logistic_coefficient",
+        }
+    )
+    return conform(frame, IMPORTANCE_COLUMNS)
+
+
+def recommendations(
+    baskets: pd.DataFrame,
+    products: pd.DataFrame,
+    members: pd.DataFrame,
+    *,
+    params: RecommenderParams,
+    store: ArtifactStore,
+    mode: str = "train",
+) -> pd.DataFrame:
+    """The ml_recommendations node. ``train``: learn the ranker before the cutoff, evaluate
+    it on the holdout, refit the signals on all purchases, save the bundle and recommend.
+    ``score``: recommend with the saved signals and ranker from the members' current
+    purchases. Returns the top ``top_n`` per member."""
+    mode = model_mode(mode)
+    member_ids = set()
+    if len(members):
+        member_ids = set(members["customer_id"].dropna().astype(str).unique())
+    if mode == "score":
+        bundle, meta = store.current(MODEL)
+        if bundle.get("components") is None:
+            return empty_frame(RECOMMENDATION_COLUMNS)
+        catalogue, ranker = bundle["catalogue"], bundle["ranker"]
+        lines = prepare_lines(baskets, catalogue)
+        as_of = lines["sold_date"].max() + pd.Timedelta(days=1)
+        components = replace(bundle["components"], as_of=as_of)
+        member_ids |= set(lines["customer_id"].dropna().unique())
+        table = _member_table(
+            member_state(lines, member_ids, components, catalogue, params),
+            components, catalogue, ranker, params,
+        )
+        table["run_id"] = meta["run_id"]
+        return conform(table, RECOMMENDATION_COLUMNS)
+
+    run_id = compute_run_id(MODEL, params.as_dict(), baskets, products, members)
+    catalogue = catalogue_of(products)
+    lines = prepare_lines(baskets, catalogue)
+    member_ids |= set(lines["customer_id"].dropna().unique())
+    if lines.empty:
+        store.save(MODEL, run_id, {"outputs": {}, "components": None}, {"status": "no purchases"})
+        return empty_frame(RECOMMENDATION_COLUMNS)
+    cutoff = pd.Timestamp(
+        temporal_cutoff(lines["sold_date"], params.holdout_days, params.cutoff_date)
+    )
+    ranker = fit_ranker(
+        lines, catalogue, cutoff - pd.Timedelta(days=params.validation_days), cutoff, params
+    )
+    metrics = MetricRows(MODEL)
+    holdout_lists = evaluate(lines, catalogue, cutoff, ranker, params, metrics)
+    as_of = lines["sold_date"].max() + pd.Timedelta(days=1)
+    components = fit_components(lines, catalogue, as_of, params)
+    table = _member_table(
+        member_state(lines, member_ids, components, catalogue, params),
+        components, catalogue, ranker, params,
+    )
+    table["run_id"] = run_id
+    anchors = anchor_recommendations(components, catalogue, params.top_n)
+    anchors["run_id"] = run_id
+    outputs = {
+        "by_anchor": conform(anchors, ANCHOR_COLUMNS),
+        "metrics": metrics.frame(run_id),
+        "importances": _importances(ranker, run_id),
+        "holdout_lists": holdout_lists,
+        "ranker": ranker.frame(),
+    }
+    train_rows = int((lines["sold_date"] < cutoff).sum())
+    store.save(
+        MODEL,
+        run_id,
+        {"outputs": outputs, "components": components, "ranker": ranker, "catalogue": catalogue},
+        {
+            "status": "trained",
+            "estimator": "LogisticRegression ranker over popularity, item-item, rules, "
+            "complete-the-room and repeat signals",
+            "features": list(SIGNALS),
+            "params": params.as_dict(),
+            "train_start": lines["sold_date"].min(),
+            "train_end": cutoff - pd.Timedelta(days=1),
+            "test_start": cutoff,
+            "test_end": lines["sold_date"].max(),
+            "train_rows": train_rows,
+            "test_rows": len(lines) - train_rows,
+        },
+    )
+    return conform(table, RECOMMENDATION_COLUMNS)
