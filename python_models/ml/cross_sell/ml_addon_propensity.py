@@ -1,0 +1,29 @@
+"""P(add-on category in the attach set) per anchor receipt and category, one logistic
+regression per category, against the family-rate baseline
+(xsell.ml.propensity.addon_propensity)."""
+
+from xsell.ml.propensity import AddonParams, addon_propensity
+from xsell.ml.registry import artifact_store, params_from_config
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    mode = dbt.config.get("ml_mode")
+    artifact_dir = dbt.config.get("ml_artifact_dir")
+    holdout_days = dbt.config.get("ml_holdout_days")
+    cutoff_date = dbt.config.get("ml_cutoff_date")
+    random_state = dbt.config.get("ml_random_state")
+    regularization_c = dbt.config.get("addon_regularization_c")
+    min_positives = dbt.config.get("addon_min_positives")
+    promote_top_k = dbt.config.get("addon_promote_top_k")
+    params = params_from_config(
+        AddonParams,
+        holdout_days=holdout_days, cutoff_date=cutoff_date, random_state=random_state,
+        regularization_c=regularization_c, min_positives=min_positives,
+        promote_top_k=promote_top_k,
+    )
+    return addon_propensity(
+        dbt.ref("int_anchor_receipts_profiled").df(),
+        dbt.ref("int_addon_category_days_aggregated").df(),
+        params=params, store=artifact_store(session, artifact_dir), mode=mode,
+    )
