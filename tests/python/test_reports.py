@@ -320,8 +320,7 @@ def test_each_page_is_a_dbt_exposure_on_the_tables_it_reads(store_build):
         assert exposure["url"].endswith(f"/{page.slug}.html")
         models = {f"model.xsell.{source.split('.')[1]}" for source in page.sources}
         depends = set(exposure["depends_on"]["nodes"])
-        # every mart the page reads; ML tables only once their models are committed
-        marts = {f"model.xsell.{s.split('.')[1]}" for s in page.sources if s.startswith("marts.")}
-        assert marts <= depends <= models & set(manifest["nodes"]), page.slug
+        # exactly the models the page reads
+        assert depends == models & set(manifest["nodes"]), page.slug
         for node in exposure["depends_on"]["nodes"]:
             assert manifest["nodes"][node]["config"]["materialized"] == "table", node
