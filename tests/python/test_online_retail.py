@@ -97,12 +97,31 @@ def test_revenue_is_the_source_revenue_of_positive_prices(build, source):
     assert expected == pytest.approx(9_747_747.93 + 2 * 11_062.06, abs=0.01)
 
 
-def test_repeated_lines_are_flagged_not_dropped(build):
+def test_repeated_lines_are_flagged_not_dropped(build, source):
+    """A line repeating an earlier line of its invoice in every contract value is flagged,
+    kept and counted. Recomputed on the source: positive-price rows (the others are
+    quarantined) equal to an earlier one in invoice, country, customer, stock code,
+    quantity, price and time. (The file's 5,268 exact duplicates also count rows that
+    differ only in Description, which is not a contract column, and zero-price ones.)"""
+    with duckdb.connect() as con:
+        expected = con.execute(
+            f"""
+            select count(*) from (
+                select row_number() over (
+                    partition by InvoiceNo, Country, CustomerID, StockCode, Quantity,
+                        UnitPrice, InvoiceDate
+                ) as copy_number
+                from read_csv('{source}', header = true, all_varchar = true)
+                where cast(UnitPrice as double) > 0
+            )
+            where copy_number > 1
+            """
+        ).fetchone()[0]
     repeated = scalar(build, "select count(*) from staging.stg_pos__transactions "
                              "where is_repeated_line")
-    # 5,268 exact duplicate source rows; two more pairs differ only in their description
-    # (not a contract column), and duplicates of quarantined zero-price lines are not staged.
-    assert 5_200 <= repeated <= 5_270
+    assert repeated == expected == 5_265
+    staged = scalar(build, "select count(*) from staging.stg_pos__transactions")
+    assert staged == 539_392  # repeated lines are kept
 
 
 @pytest.mark.parametrize(
