@@ -12,6 +12,7 @@ import math
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 from support import dataset_path
 
@@ -487,3 +488,74 @@ def test_levels_are_mined_separately_with_their_own_support():
     assert empty.num_rows == 0 and empty.schema.field("antecedent").type.value_type == "string"
     with pytest.raises(KeyError, match="no min_support for item level 'category'"):
         itemsets_by_level(items, min_support={"product": 0.5})
+
+
+# --------------------------------------------------------------------------- #
+# the stored tables: built straight into Arrow, rules derived from the itemsets
+
+
+def _two_levels(planted: pd.DataFrame) -> pd.DataFrame:
+    """The planted baskets at product level plus a coarser 'category' level (first letter
+    + tens digit), as int_basket_items holds them."""
+    category = planted.assign(item="C" + planted["item"].str[1])
+    return pd.concat(
+        [planted.assign(item_level="product"), category.assign(item_level="category")],
+        ignore_index=True,
+    )
+
+
+def test_level_tables_equal_the_frame_api(planted):
+    """rules_by_level / itemsets_by_level build Arrow directly; their rows must equal the
+    pandas API (checked against mlxtend above) passed through the storage functions."""
+    from xsell.ml.rules import itemsets_by_level, itemsets_for_storage, rules_by_level
+
+    items = _two_levels(planted)
+    support = {"product": 0.0123, "category": 0.05}
+    rules = rules_by_level(items, min_support=support, min_confidence=0.1)
+    itemsets = itemsets_by_level(items, min_support=support)
+    for level in ("category", "product"):
+        pairs = items.loc[items.item_level == level, ["basket_id", "item"]]
+        want_rules = rules_for_storage(
+            mine_rules(pairs, min_support=support[level], min_confidence=0.1)
+        )
+        got_rules = rules.filter(pc.equal(rules["item_level"], level)).drop_columns(
+            "item_level"
+        )
+        assert got_rules.num_rows > 100
+        assert got_rules.equals(want_rules), level
+        want_sets = itemsets_for_storage(frequent_itemsets(pairs, min_support=support[level]))
+        got_sets = itemsets.filter(pc.equal(itemsets["item_level"], level))
+        assert got_sets.drop_columns("item_level").equals(want_sets), level
+
+
+def test_rules_from_stored_itemsets_equal_mining_again(planted):
+    """fct_association_rules derives its rules from fct_frequent_itemsets instead of
+    mining the baskets a second time: the result must be identical, row for row."""
+    from xsell.ml.rules import itemsets_by_level, rules_by_level, rules_from_itemsets
+
+    items = _two_levels(planted)
+    support = {"product": 0.0123, "category": 0.05}
+    for min_confidence in (0.0, 0.2137, 1.0):
+        mined = rules_by_level(items, min_support=support, min_confidence=min_confidence)
+        itemsets = itemsets_by_level(items, min_support=support)
+        # the mart may come back in any row order: shuffle it
+        shuffled = itemsets.take(np.random.default_rng(3).permutation(itemsets.num_rows))
+        derived = rules_from_itemsets(shuffled, min_confidence=min_confidence)
+        assert mined.num_rows > 0
+        assert derived.equals(mined), min_confidence
+
+
+def test_rules_from_itemsets_edge_cases(planted):
+    from xsell.ml.rules import itemsets_by_level, rules_by_level, rules_from_itemsets
+
+    items = _two_levels(planted)
+    itemsets = itemsets_by_level(items, min_support=0.05)
+    # an itemset table without its single-item rows is not every frequent itemset
+    pairs_only = itemsets.filter(pc.greater(itemsets["itemset_length"], 1))
+    with pytest.raises(ValueError, match="no single-item row"):
+        rules_from_itemsets(pairs_only, min_confidence=0.1)
+    empty = rules_from_itemsets(itemsets.slice(0, 0), min_confidence=0.1)
+    want = rules_by_level(items.iloc[:0], min_support=0.05, min_confidence=0.1)
+    assert empty.num_rows == 0 and empty.schema.equals(want.schema)
+    with pytest.raises(KeyError, match="itemset"):
+        rules_from_itemsets(itemsets.drop_columns("itemset"), min_confidence=0.1)
