@@ -296,6 +296,23 @@ def test_signals_exclusions_and_cold_start():
     assert rc.REASONS[rc.SIGNALS[reasons[0, 0]]] == "buy_again"
 
 
+def test_ranker_fit_does_not_depend_on_the_global_random_state():
+    """liblinear shuffles its coordinates with a random generator: seeded from
+    params.random_state, two fits on the same data are identical whatever numpy's
+    global state (unseeded, they differed in the third digit)."""
+    baskets, products = _baskets()
+    catalogue = rc.catalogue_of(products)
+    lines = rc.prepare_lines(baskets, catalogue)
+    params = rc.RecommenderParams(rule_min_receipts=1)
+    window = pd.Timestamp("2025-02-10"), pd.Timestamp("2025-03-31")
+    weights = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        weights.append(rc.fit_ranker(lines, catalogue, *window, params).weights)
+    assert np.abs(weights[0]).sum() > 1  # a fitted ranker, not the popularity fallback
+    np.testing.assert_array_equal(weights[0], weights[1])
+
+
 def test_recommendations_end_to_end_and_holdout_metrics(tmp_path):
     baskets, products = _baskets()
     store = rg.ArtifactStore(tmp_path)

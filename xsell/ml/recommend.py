@@ -233,24 +233,42 @@ def _binary(rows, cols, shape) -> sparse.csr_matrix:
     return matrix
 
 
-def _top_k_rows(matrix, k: int, block: int = 512) -> sparse.csr_matrix:
-    """Keep the k largest entries of every row (row blocks made dense: fast for
-    catalogues of thousands of products)."""
-    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+def _top_k_rows(
+    matrix, k: int, rows: np.ndarray, cols: np.ndarray, *, min_count: float = 0.0,
+    block: int = 512,
+) -> sparse.csr_matrix:
+    """The k largest entries of every row of ``matrix[i, j] * rows[i] * cols[j]``, with
+    the diagonal and entries whose raw value is below ``min_count`` set to 0. Row
+    blocks are made dense (fast for catalogues of thousands of products) and scaled
+    there, so the full sparse matrix is never rescaled."""
+    matrix = sparse.csr_matrix(matrix)
     n_rows, n_cols = matrix.shape
-    if n_cols <= k or matrix.nnz == 0:
-        return matrix
-    rows, cols, vals = [], [], []
+    rows = np.asarray(rows, dtype=np.float64)
+    cols = np.asarray(cols, dtype=np.float64)
+    k = min(k, n_cols)
+    out_rows, out_cols, out_vals = [], [], []
     for start in range(0, n_rows, block):
-        dense = matrix[start : start + block].toarray()
-        top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+        dense = matrix[start : start + block].toarray().astype(np.float32, copy=False)
+        if min_count > 0:
+            dense[dense < min_count] = 0
+        # the factor in double, rounded once to float32, as the scores are stored
+        dense *= (rows[start : start + block, None] * cols[None, :]).astype(np.float32)
+        height = dense.shape[0]
+        diagonal = np.arange(start, min(start + height, n_cols))
+        dense[diagonal - start, diagonal] = 0
+        top = np.argpartition(-dense, k - 1, axis=1)[:, :k] if k < n_cols else (
+            np.broadcast_to(np.arange(n_cols), (height, n_cols))
+        )
         values = np.take_along_axis(dense, top, axis=1)
         keep = values > 0
-        rows.append((np.arange(dense.shape[0])[:, None] + start).repeat(k, axis=1)[keep])
-        cols.append(top[keep])
-        vals.append(values[keep])
+        out_rows.append((np.arange(height)[:, None] + start).repeat(top.shape[1], axis=1)[keep])
+        out_cols.append(top[keep])
+        out_vals.append(values[keep])
+    if not out_vals:
+        return sparse.csr_matrix(matrix.shape, dtype=np.float32)
     return sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=matrix.shape
+        (np.concatenate(out_vals), (np.concatenate(out_rows), np.concatenate(out_cols))),
+        shape=matrix.shape, dtype=np.float32,
     )
 
 
@@ -311,9 +329,9 @@ def fit_components(
     # receipt-level rules i -> p
     co = (basket.T @ basket).tocsr()
     count_i = co.diagonal().astype(np.float64)
-    co.data[co.data < params.rule_min_receipts] = 0
     rules = _top_k_rows(
-        _scale(co, 1 / np.maximum(count_i, 1), np.ones(P)), params.neighbours
+        co, params.neighbours, 1 / np.maximum(count_i, 1), np.ones(P),
+        min_count=params.rule_min_receipts,
     )
 
     # anchor family -> products on the same receipt
@@ -356,21 +374,11 @@ def fit_components(
     )
 
 
-def _scale(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sparse.csr_matrix:
-    """matrix[i, j] * rows[i] * cols[j] off the diagonal, 0 on it (entries stored as is)."""
-    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    factor = (rows[row_of] * cols[matrix.indices]).astype(np.float32)
-    matrix.data *= np.where(row_of == matrix.indices, 0, factor)
-    matrix.eliminate_zeros()
-    return matrix
-
-
 def _cosine(owned: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
     co = (owned.T @ owned).tocsr()
     degree = co.diagonal().astype(np.float64)
     inverse = np.where(degree > 0, 1 / np.sqrt(np.maximum(degree, 1e-12)), 0.0)
-    return _top_k_rows(_scale(co, inverse, inverse), neighbours)
+    return _top_k_rows(co, neighbours, inverse, inverse)
 
 
 def repeatability(
@@ -583,7 +591,7 @@ def fit_ranker(
         weight = np.where(y, 1.0, 1.0 / params.ranker_negative_share)
         fitted = LogisticRegression(
             C=1.0 / (params.ranker_l1_penalty * weight.sum()), l1_ratio=1.0,
-            solver="liblinear", max_iter=1000,
+            solver="liblinear", max_iter=1000, random_state=params.random_state,
         ).fit((X - scaler.mean_) / scales, y, sample_weight=weight)
     coefficients = np.where(scaler.scale_ > 0, fitted.coef_.ravel(), 0.0)
     return Ranker(coefficients / scales, coefficients, scales, state.size, y.size, int(y.sum()))
