@@ -584,6 +584,81 @@ def test_members_join_on_their_first_visit(db):
     assert abs(median_km - CONFIG.customers.distance_median_km) < 0.5
 
 
+def test_members_rebuy_their_favourite_addons_without_moving_popularity(db):
+    """Taste: a member's add-on line is their favourite product of the category with
+    probability t, else a popular draw. Two of a member's visits with the same category
+    then hold the same product with probability t^2 + (1 - t^2) s, s = sum of squared
+    product shares in the category (two popular draws agreeing). t is recovered from
+    consecutive visit pairs, s from anonymous shoppers (who have no taste)."""
+    taste = CONFIG.customers.taste_share
+    pairs, same, by_chance = db.execute(
+        """
+        with addon as (
+            select customer_id, receipt_id, sold_at, line_number, category, product_id
+            from lines where size_class = 'SMALL' and quantity > 0
+        ),
+        popularity as (
+            select category, count(*) / sum(count(*)) over (partition by category) as share
+            from addon where customer_id is null group by category, product_id
+        ),
+        concentration as (
+            select category, sum(share * share) as same_by_chance
+            from popularity group by category
+        ),
+        visits as (  -- a member's first line of the category on each receipt
+            select customer_id, category, receipt_id, any_value(sold_at) as sold_at,
+                arg_min(product_id, line_number) as product_id
+            from addon where customer_id is not null
+            group by customer_id, category, receipt_id
+        ),
+        numbered as (
+            select *, row_number() over (
+                partition by customer_id, category order by sold_at, receipt_id
+            ) as k
+            from visits
+        ),
+        pairs as (  -- visits 1-2, 3-4, ...: disjoint pairs
+            select a.category, (a.product_id = b.product_id)::int as same
+            from numbered as a inner join numbered as b
+                on a.customer_id = b.customer_id and a.category = b.category and b.k = a.k + 1
+            where a.k % 2 = 1
+        )
+        select count(*), avg(same), avg(same_by_chance)
+        from pairs inner join concentration using (category)
+        """
+    ).fetchone()
+    assert pairs > 10_000
+    recovered = math.sqrt((same - by_chance) / (1 - by_chance))
+    se = _se(same, pairs) / (2 * taste * (1 - by_chance))  # delta method
+    assert abs(recovered - taste) < 5 * se + 1e-3, (recovered, taste, se)
+    assert same > 2 * by_chance  # far from a store without taste
+    # favourites are drawn by popularity, so members' lines keep the anonymous shares: the
+    # share of add-on lines on each category's three most popular products (clustered by
+    # member: tolerance ~5 SE over the members, not the lines)
+    shares = dict(
+        db.execute(
+            """
+            with addon as (
+                select customer_id is not null as member, category, product_id
+                from lines where size_class = 'SMALL' and quantity > 0
+            ),
+            counts as (
+                select category, product_id, sum(case when member then 0 else 1 end) as n
+                from addon group by category, product_id
+            ),
+            ranked as (
+                select category, product_id,
+                    row_number() over (partition by category order by n desc, product_id) as r
+                from counts
+            )
+            select member, avg((r <= 3)::int)
+            from addon inner join ranked using (category, product_id) group by member
+            """
+        ).fetchall()
+    )
+    assert abs(shares[True] - shares[False]) < 0.02, shares
+
+
 def test_addons_carry_higher_margins_than_anchors(db):
     margins = dict(
         db.execute(

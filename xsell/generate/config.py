@@ -117,6 +117,8 @@ class CustomerConfig:
     distance_sigma: float  # of log distance
     home_store_share: float  # repeat visits at the home store (with more than one store)
     bgnbd: BgNbdConfig
+    # a member's add-on line is their own favourite product of the category this often
+    taste_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ def validate_config(config: StoreConfig) -> None:
     _check(len(cust.household_weights) == 6, "customers.household_weights: 6 values")
     _check(cust.bgnbd.a > 0 and cust.bgnbd.b > 0, "bgnbd a, b > 0")
     _check(cust.bgnbd.r > 0 and cust.bgnbd.alpha > 0, "bgnbd r, alpha > 0")
+    _check(0 <= cust.taste_share <= 1, "customers.taste_share in [0, 1]")
     rest = config.restaurant
     _check(0 < rest.other_rate < 1 and 0 < rest.anchor_rate < 1, "restaurant rates in (0, 1)")
     _check(0 < rest.offset_minutes[0] <= rest.offset_minutes[1], "restaurant.offset_minutes")

@@ -169,8 +169,15 @@ def draw_lines(
     catalogue: Catalogue,
     campaigns: Campaigns,
     config: StoreConfig,
+    favourites: np.ndarray | None = None,
+    taste_rng: np.random.Generator | None = None,
 ) -> Lines:
-    """Lines of every receipt: anchor line(s) first, then add-on categories in order."""
+    """Lines of every receipt: anchor line(s) first, then add-on categories in order.
+
+    ``favourites`` (members x add-on categories) holds each member's own product per
+    add-on category; a member's add-on line takes it with probability
+    ``customers.taste_share`` (coin from ``taste_rng``, so ``rng``'s stream is the same
+    with or without taste)."""
     n, n_fam = receipts.size, catalogue.n_families
     hour = receipts.tod // SECONDS_PER_HOUR - config.calendar.open_hour
     is_anchor = receipts.family >= 0
@@ -191,6 +198,12 @@ def draw_lines(
     starts = np.cumsum(per_receipt) - per_receipt
     line_number = np.arange(line_receipt.size) - starts[line_receipt] + 1
     product = catalogue.draw_products(rng, category)
+    if favourites is not None and config.customers.taste_share > 0:
+        member = receipts.customer[line_receipt]
+        addon = category - n_fam
+        loyal = (member >= 0) & (addon >= 0)
+        loyal &= taste_rng.random(line_receipt.size) < config.customers.taste_share
+        product[loyal] = favourites[member[loyal], addon[loyal]]
     qty_mean = np.concatenate([np.ones(n_fam), [c.quantity_mean for c in config.catalogue.addons]])
     quantity = 1 + rng.poisson(qty_mean[category] - 1)
     line_day = receipts.day[line_receipt]

@@ -47,7 +47,7 @@ from xsell.generate.simulate import (
 from xsell.generate.writers import FORMATS, TableSink
 
 # Spawn keys of the random streams; fixed so adding a stream never shifts another.
-_CATALOGUE, _CAMPAIGNS, _MEMBERS, _TRAFFIC, _CHUNK, _DIRT = range(6)
+_CATALOGUE, _CAMPAIGNS, _MEMBERS, _TRAFFIC, _CHUNK, _DIRT, _TASTE = range(7)
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class Plan:
     restaurant: RestaurantModel
     anonymous_counts: np.ndarray  # (stores, days)
     store_ids: pa.Array
+    favourites: np.ndarray  # (members, add-on categories): each member's own product
 
     def derived(self) -> dict:
         """Values the generator solved for, written to _generator.json for inspection."""
@@ -180,6 +181,12 @@ def plan_store(config: StoreConfig, seed: int) -> Plan:
     members = simulate_members(config, calendar, _rng(seed, _MEMBERS))
     expected = config.visits_per_day * calendar.day_weights
     visits = _rng(seed, _TRAFFIC).poisson(expected, size=(config.stores, config.days))
+    # one favourite product per member and add-on category, by the category's popularity
+    n_members, n_addons = members.household.size, len(config.catalogue.addons)
+    addon_grid = np.tile(np.arange(n_addons) + catalogue.n_families, n_members)
+    favourites = catalogue.draw_products(_rng(seed, _TASTE), addon_grid).reshape(
+        n_members, n_addons
+    )
     member_visits = np.bincount(
         members.visit_store * config.days + members.visit_day, minlength=config.stores * config.days
     ).reshape(config.stores, config.days)
@@ -195,6 +202,7 @@ def plan_store(config: StoreConfig, seed: int) -> Plan:
         # Anonymous shoppers fill each store-day up to its drawn number of visits.
         anonymous_counts=np.maximum(visits - member_visits, 0),
         store_ids=ids.compose(config.stores, "S", ids.digits(np.arange(1, config.stores + 1), 2)),
+        favourites=favourites,
     )
 
 
@@ -246,7 +254,10 @@ def _write_chunks(
         receipts = draw_receipts(
             rng, first_day, end_day, plan.anonymous_counts, plan.members, plan.basket, cfg, cal
         )
-        lines = draw_lines(rng, receipts, plan.basket, plan.catalogue, plan.campaigns, cfg)
+        lines = draw_lines(
+            rng, receipts, plan.basket, plan.catalogue, plan.campaigns, cfg,
+            plan.favourites, _rng(plan.seed, _TASTE, k),
+        )
         pending = pending.concat(draw_returns(rng, receipts, lines, receipts_before, cfg, cal))
         receipts_before += receipts.size
         due = pending.day < end_day
