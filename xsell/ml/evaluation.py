@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 DATE = "date"  # marker for columns stored as datetime.date (DuckDB DATE)
+_EMPTY_DATE = pd.ArrowDtype(pa.date32())  # what an empty DATE column is typed as
 
 METRIC_COLUMNS = {
     "run_id": "str",
@@ -73,10 +75,11 @@ IMPORTANCE_COLUMNS = {
 
 
 def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
-    """A typed empty frame, so an empty result still creates a table with the right types."""
+    """A typed empty frame, so an empty result still creates a table with the right types
+    (an empty object column would reach DuckDB as type NULL, hence Arrow dates)."""
     return pd.DataFrame(
         {
-            name: pd.Series(dtype=object if dtype == DATE else dtype)
+            name: pd.Series(dtype=_EMPTY_DATE if dtype == DATE else dtype)
             for name, dtype in columns.items()
         }
     )
@@ -97,7 +100,7 @@ def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for name, dtype in columns.items():
         if dtype == DATE:
-            out[name] = to_date(frame[name]) if len(frame) else pd.Series(dtype=object)
+            out[name] = to_date(frame[name]) if len(frame) else pd.Series(dtype=_EMPTY_DATE)
         else:
             out[name] = frame[name].astype(dtype)
     return out.reset_index(drop=True)

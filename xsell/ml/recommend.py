@@ -40,8 +40,10 @@ chosen without seeing the test window; the score is the linear predictor.
 **Already bought** products are excluded unless repeatable *by nature*: buyers who come
 back buy it again at least ``repeat_min_lift`` times as often as chance (the product's
 share of member purchase days, over the same number of later purchase days), with at
-least ``repeat_min_expected`` expected re-purchases as evidence. Consumables such as
-tealights qualify; a product whose buyers do not come back for it does not.
+least ``repeat_min_expected`` expected re-purchases as evidence; a product with less
+evidence of its own is pooled with its category's (empirical Bayes, see
+:func:`repeatability`). Consumables such as tealights qualify; a product whose buyers do
+not come back for it does not.
 
 **Cold start.** A member without purchases gets the popularity signals alone (home store
 unknown: global); whoever just bought an anchor gets the family's add-ons through
@@ -352,7 +354,7 @@ def fit_components(
         log_lift = np.log(attach_rate / base_rate)
     room = np.where(catalogue.is_addon & (base_rate > 0), np.nan_to_num(log_lift), 0.0)
 
-    repeat_lift, repeatable = repeatability(members, P, params)
+    repeat_lift, repeatable = repeatability(members, P, params, catalogue.categories)
     return Components(
         as_of=as_of,
         store_ids=np.asarray(stores, dtype=object),
@@ -382,14 +384,20 @@ def _cosine(owned: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
 
 
 def repeatability(
-    member_lines: pd.DataFrame, n_items: int, params: RecommenderParams
+    member_lines: pd.DataFrame, n_items: int, params: RecommenderParams,
+    categories: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per product: re-purchase lift and whether it is repeatable by nature.
 
     For every member who bought the product and had later purchase days, observed = 1 if
     they bought it again on one of them; chance = 1 - (1 - q)^later_days with q the
-    product's share of all member purchase days. lift = sum observed / sum chance, NaN
-    when sum chance < repeat_min_expected; repeatable = lift >= repeat_min_lift.
+    product's share of all member purchase days. Summed per product, lift = observed /
+    chance. A product's own evidence is thin (a few expected re-purchases), so with
+    ``categories`` (category per product) it is pooled with its category's: lift =
+    (observed + m L_c) / (chance + m), m = ``repeat_min_expected`` and L_c the category's
+    observed / chance, the product's own lift once its evidence outweighs m. NaN where
+    neither has ``repeat_min_expected`` expected re-purchases; repeatable = lift >=
+    ``repeat_min_lift``.
     """
     days = member_lines[["customer_id", "sold_date", "item"]].drop_duplicates()
     visits = days[["customer_id", "sold_date"]].drop_duplicates()
@@ -408,8 +416,17 @@ def repeatability(
     chance = 1 - np.power(1 - q[items], bought["later"].to_numpy())
     expected = np.bincount(items, weights=chance, minlength=n_items)
     observed = np.bincount(items, weights=(bought["count"] >= 2), minlength=n_items)
-    enough = expected >= params.repeat_min_expected
+    m = params.repeat_min_expected
+    enough = expected >= m
     lift[enough] = observed[enough] / expected[enough]
+    if categories is not None:
+        codes, _ = pd.factorize(np.asarray(categories, dtype=object))
+        cat_expected = np.bincount(codes, weights=expected)
+        cat_observed = np.bincount(codes, weights=observed)
+        pooled = (cat_expected >= m)[codes]
+        cat_lift = np.divide(cat_observed, cat_expected, out=np.zeros_like(cat_expected),
+                             where=cat_expected > 0)[codes]
+        lift[pooled] = (observed[pooled] + m * cat_lift[pooled]) / (expected[pooled] + m)
     return lift, np.nan_to_num(lift, nan=0.0) >= params.repeat_min_lift
 
 
