@@ -91,12 +91,13 @@ def in_set(column: str, values: Iterable, *, where=None):
     return gxe.ExpectColumnValuesToBeInSet(**kwargs)
 
 
-def at_least(column_a: str, column_b: str):
-    """column_a >= column_b on every row where both are present."""
-    return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-        column_A=column_a, column_B=column_b, or_equal=True,
-        ignore_row_if="either_value_is_missing",
-    )
+def at_least(column_a: str, column_b: str, *, where=None, strictly=False):
+    """column_a >= column_b (> when ``strictly``) on every row where both are present."""
+    kwargs = {"column_A": column_a, "column_B": column_b, "or_equal": not strictly,
+              "ignore_row_if": "either_value_is_missing"}
+    if where is not None:
+        kwargs["row_condition"] = where
+    return gxe.ExpectColumnPairValuesAToBeGreaterThanB(**kwargs)
 
 
 def rows_at_least(parameter: str):
@@ -443,6 +444,156 @@ ML = [
 ]
 
 
+# Model metrics (ml_model_metrics and each model's own table): every metric's range.
+UNIT_METRICS = (
+    "base_rate", "brier", "catalogue_coverage", "ece", "f1", "hit_rate_at_10",
+    "mean_predicted", "ndcg_at_10", "pr_auc", "precision", "recall", "recall_at_10",
+    "roc_auc", "threshold",
+)
+NON_NEGATIVE_METRICS = ("log_loss", "mae", "mape", "rmse", "smape", "actual_mean")
+METRIC_KEY = ("model", "variant", "segment", "split", "metric")
+
+
+def metrics_suite(table: str) -> SuiteSpec:
+    """AUCs, rates, recalls in [0, 1]; errors >= 0; SMAPE <= 2; correlation in [-1, 1];
+    evaluation windows after the training data on the test split."""
+    metric = Column("metric")
+    return SuiteSpec(
+        table, "ml", METRIC_KEY,
+        _flat(
+            not_null(*METRIC_KEY, "run_id", "is_baseline"),
+            unique(*METRIC_KEY),
+            in_set("split", ["train", "validation", "test", "backtest"]),
+            between("value", 0, 1, where=metric.is_in(list(UNIT_METRICS))),
+            between("value", 0, where=metric.is_in(list(NON_NEGATIVE_METRICS))),
+            between("value", 0, 2, where=metric == "smape"),
+            between("value", -1, 1, where=metric == "correlation"),
+            between("n", 0),
+            at_least("window_end", "window_start"),
+            at_least("train_end", "train_start"),
+            # a test split is evaluated on days after every training day
+            at_least("window_start", "train_end", where=Column("split") == "test",
+                     strictly=True),
+        ),
+    )
+
+
+RANK_REASONS = ("popular_in_store", "popular_now", "popular", "similar_to_past_purchases",
+                "bought_together", "complete_the_room", "buy_again")
+
+ML_MODELS = [
+    SuiteSpec(
+        "ml.ml_restaurant_propensity", "ml", ("receipt_id",),
+        _flat(
+            not_null("receipt_id", "split", "restaurant_probability", "baseline_probability"),
+            unique("receipt_id"),
+            in_set("split", ["train", "test"]),
+            shares("restaurant_probability", "baseline_probability"),
+            between("probability_decile", 1, 10),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_restaurant_calibration", "ml", ("split", "variant", "decile"),
+        _flat(
+            not_null("split", "variant", "decile", "receipts"),
+            unique("split", "variant", "decile"),
+            between("decile", 1, 10),
+            between("receipts", 1),
+            shares("mean_predicted", "observed_rate", "min_predicted", "max_predicted"),
+            at_least("mean_predicted", "min_predicted"),
+            at_least("max_predicted", "mean_predicted"),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_addon_propensity", "ml", ("receipt_id", "addon_category"),
+        _flat(
+            not_null("receipt_id", "addon_category", "split", "probability", "is_attached"),
+            unique("receipt_id", "addon_category"),
+            in_set("split", ["train", "test"]),
+            shares("probability", "baseline_probability"),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_addon_recommendations_by_family", "ml", ("anchor_family", "addon_category"),
+        _flat(
+            not_null("anchor_family", "addon_category", "promote_rank", "expected_attach_rate"),
+            unique("anchor_family", "addon_category"),
+            unique("anchor_family", "promote_rank"),
+            between("promote_rank", 1),
+            shares("expected_attach_rate", "base_rate", "observed_attach_rate"),
+            non_negative("model_lift", "anchor_receipts"),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_recommendations", "ml", ("customer_id", "recommendation_rank"),
+        _flat(
+            not_null("customer_id", "recommendation_rank", "product_id", "reason",
+                     "is_repeat_purchase", "is_cold_start"),
+            unique("customer_id", "recommendation_rank"),
+            unique("customer_id", "product_id"),
+            between("recommendation_rank", 1),
+            in_set("reason", RANK_REASONS),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_recommendations_by_anchor", "ml", ("anchor_family", "recommendation_rank"),
+        _flat(
+            not_null("anchor_family", "recommendation_rank", "product_id", "attach_rate"),
+            unique("anchor_family", "recommendation_rank"),
+            unique("anchor_family", "product_id"),
+            between("recommendation_rank", 1),
+            shares("attach_rate", "base_rate"),
+            non_negative("lift"),
+            at_least("anchor_receipts", "together_receipts"),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_revenue_forecast", "ml", ("store_id", "forecast_date"),
+        _flat(
+            not_null("store_id", "forecast_date", "horizon_day", "forecast_revenue"),
+            unique("store_id", "forecast_date"),
+            between("horizon_day", 1),
+            between("weekday", 1, 7),
+            non_negative("forecast_revenue", "lower_revenue", "seasonal_naive_revenue"),
+            at_least("forecast_revenue", "lower_revenue"),
+            at_least("upper_revenue", "forecast_revenue"),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_revenue_backtest", "ml", ("store_id", "origin_date", "forecast_date"),
+        _flat(
+            not_null("store_id", "origin_date", "forecast_date", "actual_revenue",
+                     "forecast_revenue"),
+            unique("store_id", "origin_date", "forecast_date"),
+            at_least("forecast_date", "origin_date"),
+            between("horizon_day", 1),
+            non_negative("actual_revenue", "forecast_revenue", "seasonal_naive_revenue"),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_feature_importances", "ml", ("model", "variant", "segment", "feature"),
+        _flat(
+            not_null("model", "variant", "feature", "importance", "method"),
+            unique("model", "variant", "segment", "feature"),
+        ),
+    ),
+    SuiteSpec(
+        "ml.ml_model_registry", "ml", ("model", "run_id"),
+        _flat(
+            not_null("model", "run_id", "is_current", "status"),
+            unique("model", "run_id"),
+            between("artifact_bytes", 1),
+            at_least("train_end", "train_start"),
+            at_least("test_end", "test_start"),
+        ),
+    ),
+    *(metrics_suite(f"ml.{name}") for name in (
+        "ml_model_metrics", "ml_restaurant_propensity_metrics", "ml_addon_propensity_metrics",
+        "ml_recommendations_metrics", "ml_revenue_forecast_metrics",
+    )),
+]
+
+
 def reconciliation_suite() -> SuiteSpec:
     from xsell.quality.reconcile import CHECKS
 
@@ -460,4 +611,4 @@ def reconciliation_suite() -> SuiteSpec:
 
 
 def all_suites() -> list[SuiteSpec]:
-    return [*STAGING, *CROSS_SELL, *CUSTOMERS, *ML, reconciliation_suite()]
+    return [*STAGING, *CROSS_SELL, *CUSTOMERS, *ML, *ML_MODELS, reconciliation_suite()]
