@@ -192,8 +192,10 @@ def test_restaurant_without_visits_gives_an_empty_typed_table(tmp_path):
     metrics = store.output("ml_restaurant_propensity", "metrics", ev.METRIC_COLUMNS)
     assert metrics.empty
     # empty, yet typed: DuckDB must not create NULL-typed columns from them
+    con = duckdb.connect()
     for frame in (out, metrics):
-        types = {row[0]: row[1] for row in duckdb.sql("describe select * from frame").fetchall()}
+        con.register("frame", frame)
+        types = {row[0]: row[1] for row in con.execute("describe frame").fetchall()}
         assert "NULL" not in types.values(), types
     assert types["window_start"] == "DATE"
 

@@ -324,3 +324,32 @@ def test_each_page_is_a_dbt_exposure_on_the_tables_it_reads(store_build):
         assert depends == models & set(manifest["nodes"]), page.slug
         for node in exposure["depends_on"]["nodes"]:
             assert manifest["nodes"][node]["config"]["materialized"] == "table", node
+
+
+def test_calibration_curves_show_the_test_split_only(rendered):
+    """Each curve is one variant's test-split deciles of ml_restaurant_calibration, equal to
+    the table's, in order of predicted probability; the takeaway weighs bins by receipts."""
+    with duckdb.connect(str(rendered["db"]), read_only=True) as con:
+        table = con.execute(
+            "select variant, mean_predicted, observed_rate from ml.ml_restaurant_calibration "
+            "where split = 'test' order by variant, mean_predicted"
+        ).df()
+        gap = con.execute(
+            "select sum(receipts * abs(observed_rate - mean_predicted)) / sum(receipts) "
+            "from ml.ml_restaurant_calibration where split = 'test'"
+        ).fetchone()[0]
+    assert table.variant.nunique() == 2
+    for page, chart in (("restaurant", "restaurant-calibration"), ("models", "model-calibration")):
+        curves = [t for t in figures(rendered["pages"][page])[chart]["data"]
+                  if t["name"] != "Perfect calibration"]
+        assert sorted(t["name"] for t in curves) == sorted(table.variant.unique())
+        for trace in curves:
+            want = table[table.variant == trace["name"]]
+            np.testing.assert_allclose(values(trace["x"]).astype(float),
+                                       want.mean_predicted * 100, rtol=1e-12)
+            np.testing.assert_allclose(values(trace["y"]).astype(float),
+                                       want.observed_rate * 100, rtol=1e-12)
+        assert takeaways(rendered["pages"][page])[chart].startswith(
+            f"Predictions are off by {gap * 100:.1f} percentage points on average on the test "
+            "split"
+        )

@@ -402,6 +402,12 @@ def calibration_chart(data: Data, table: str, block_id: str, title: str) -> Bloc
         raise NoData(f"No data: {table} has no mean_predicted / observed_rate columns.")
     group = next((c for c in ("variant", "model", "segment") if c in columns), None)
     frame = data.frame(f"select * from {table}", table)
+    split_note = ""
+    if "split" in columns and frame["split"].nunique() == 1:
+        split_note = f" on the {frame['split'].iloc[0]} split"
+    elif "split" in columns:  # one curve per variant on the holdout, never splits mixed
+        frame = frame[frame["split"] == "test"]
+        split_note = " on the test split"
     fig = go.Figure(go.Scatter(
         name="Perfect calibration", x=[0, 100], y=[0, 100], mode="lines",
         line={"dash": "dot", "color": "grey"},
@@ -414,11 +420,12 @@ def calibration_chart(data: Data, table: str, block_id: str, title: str) -> Bloc
             y=_list(part.observed_rate * 100),
         ))
     _axes(fig, "Mean predicted probability (%)", "Observed rate (%)")
-    weights = frame["rows"] if "rows" in frame else pd.Series(1.0, index=frame.index)
+    size = next((c for c in ("receipts", "rows") if c in frame), None)
+    weights = frame[size] if size else pd.Series(1.0, index=frame.index)
     gap = (weights * (frame.observed_rate - frame.mean_predicted).abs()).sum() / weights.sum()
     return Chart(block_id, title, fig,
-                 f"Predictions are off by {gap * 100:.1f} percentage points on average "
-                 "(weighted by bin size).")
+                 f"Predictions are off by {gap * 100:.1f} percentage points on average"
+                 f"{split_note} (weighted by bin size).")
 
 
 # --------------------------------------------------------------------------- 5 customers
