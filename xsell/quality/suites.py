@@ -583,8 +583,9 @@ ML_MODELS = [
             not_null("model", "run_id", "is_current", "status"),
             unique("model", "run_id"),
             between("artifact_bytes", 1),
-            at_least("train_end", "train_start"),
-            at_least("test_end", "test_start"),
+            # a store shorter than the holdout has no training days: its window is empty
+            at_least("train_end", "train_start", where=Column("train_rows") > 0),
+            at_least("test_end", "test_start", where=Column("test_rows") > 0),
         ),
     ),
     *(metrics_suite(f"ml.{name}") for name in (
