@@ -4,7 +4,7 @@
     Gamma expected value of the segment's customers. Definitions in the doc blocks
     revenue_at_risk and opportunity_gap.
 -#}
-{%- set no_value = "0" if python_models_enabled() else "null" %}
+{%- set no_value = "0" if python_models_enabled() else "null" -%}
 
 with
 
