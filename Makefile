@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.xsell-installed
+SPARK_STAMP := $(VENV)/.xsell-spark-installed
 
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup chromium demo test docs lint bench clean
+.PHONY: setup chromium java demo test test-spark docs lint bench clean
 
 setup: $(STAMP) chromium
 
@@ -32,11 +33,32 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
 
+# The optional `spark` extra (dbt-spark, PySpark: about 480 MB), only for the spark target.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,spark]"
+	@touch $(SPARK_STAMP)
+
+# Java 17 for Spark: installed only when missing, as root, with apt; test-spark fails
+# without it.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Java 17 for Spark (apt-get)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1 || \
+	    (apt-get update -q >/dev/null 2>&1 && \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1); \
+	  fi; \
+	  command -v java >/dev/null 2>&1 || { echo "Spark needs Java 17: install a JRE (e.g. openjdk-17-jre-headless)"; exit 1; }; }
+
 demo: setup
 	$(BIN)/xsell run
 
 test: setup
 	$(BIN)/pytest
+
+# The same models on Apache Spark (local mode), compared row for row with DuckDB.
+test-spark: $(SPARK_STAMP) java
+	$(BIN)/pytest tests/spark -rP
 
 docs: setup
 	@test -n "$$(ls data/raw/transactions.* 2>/dev/null)" || $(BIN)/xsell generate

@@ -50,9 +50,12 @@ class DbtResult:
 
 
 def dbt_env(raw_dir: Path, raw_format: str, build_db: Path) -> dict[str, str]:
+    """The environment of a dbt build into the DuckDB file build_db. The target is duckdb
+    whatever XSELL_TARGET says: the quality gate, publish and reports read that file."""
     env = dict(os.environ)
     env.update(
         {
+            "XSELL_TARGET": "duckdb",
             "XSELL_RAW_DIR": str(raw_dir),
             "XSELL_RAW_FORMAT": raw_format,
             "XSELL_BUILD_DB": str(build_db),

@@ -1,3 +1,4 @@
+{{ config(enabled=python_models_enabled()) }}
 -- The strongest category-level association rules.
 select *
 from {{ ref('fct_association_rules') }}

@@ -9,8 +9,9 @@
     (epoch({{ end }}) - epoch({{ start }}))
 {%- endmacro %}
 
+{#- A double, as DuckDB's epoch() difference, with the microseconds unix_timestamp() would drop. -#}
 {% macro spark__seconds_between(start, end) -%}
-    (unix_timestamp({{ end }}) - unix_timestamp({{ start }}))
+    ((unix_micros({{ end }}) - unix_micros({{ start }})) / 1000000)
 {%- endmacro %}
 
 

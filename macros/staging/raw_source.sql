@@ -15,7 +15,7 @@
         {%- set node = xsell.raw_source_node(source_name, table_name) -%}
         {%- set path = xsell.raw_file_path(node) -%}
         {%- if xsell.raw_file_exists(path) -%}
-            select * from {{ relation }}
+            select * from {{ xsell.raw_relation(relation, node, path) }}
         {%- elif node.meta.get('required', false) -%}
             {{ exceptions.raise_compiler_error(
                 "Raw table '" ~ table_name ~ "' is required but " ~ path ~ " does not exist. "
@@ -49,12 +49,49 @@
 {%- endmacro %}
 
 
+{#-
+    What a model selects from to read a raw file. dbt-duckdb renders the source itself
+    through its external_location; Spark reads the Parquet file by its path.
+-#}
+{% macro raw_relation(relation, node, path) -%}
+    {{ return(adapter.dispatch("raw_relation", "xsell")(relation, node, path)) }}
+{%- endmacro %}
+
+{% macro default__raw_relation(relation, node, path) -%}
+    {{ relation }}
+{%- endmacro %}
+
+{% macro spark__raw_relation(relation, node, path) -%}
+    {%- if node.source_meta.raw_format != "parquet" -%}
+        {{ exceptions.raise_compiler_error(
+            "On Spark the raw contract is read as Parquet only, but XSELL_RAW_FORMAT is '"
+            ~ node.source_meta.raw_format ~ "'. Write Parquet files (`xsell generate` and "
+            ~ "`xsell import` do by default) and set XSELL_RAW_FORMAT=parquet."
+        ) }}
+    {%- endif -%}
+    parquet.`{{ path }}`
+{%- endmacro %}
+
+
 {% macro raw_file_exists(path) -%}
     {{ return(adapter.dispatch("raw_file_exists", "xsell")(path)) }}
 {%- endmacro %}
 
 {% macro duckdb__raw_file_exists(path) -%}
     {%- set result = run_query("select count(*) from glob('" ~ path ~ "')") -%}
+    {{ return(result.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{#-
+    Spark has no glob(): list the raw folder with the binaryFile source, which reads only
+    the files' metadata when their content is not selected (names starting with _ or .
+    are skipped, as Spark skips them everywhere).
+-#}
+{% macro spark__raw_file_exists(path) -%}
+    {%- set parts = path.rsplit("/", 1) if "/" in path else [".", path] -%}
+    {%- set result = run_query(
+        "select count(*) from binaryFile.`" ~ parts[0] ~ "` where path like '%/" ~ parts[1] ~ "'"
+    ) -%}
     {{ return(result.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 

@@ -87,8 +87,8 @@ metrics as (
             / (cast(addon_receipts as double) / all_receipts) as lift,
         case
             when joint_receipts > 0 then sqrt(
-                1.0 / joint_receipts - 1.0 / anchor_receipts
-                + 1.0 / addon_receipts - 1.0 / all_receipts
+                1 / cast(joint_receipts as double) - 1 / cast(anchor_receipts as double)
+                + 1 / cast(addon_receipts as double) - 1 / cast(all_receipts as double)
             )
         end as log_lift_se
     from pairs
@@ -96,8 +96,8 @@ metrics as (
 
 final as (
     select
-        cast(anchor_family as varchar) as anchor_family,
-        cast(addon_category as varchar) as addon_category,
+        cast(anchor_family as {{ dbt.type_string() }}) as anchor_family,
+        cast(addon_category as {{ dbt.type_string() }}) as addon_category,
         cast(all_receipts as bigint) as all_receipts,
         cast(anchor_receipts as bigint) as anchor_receipts,
         cast(addon_receipts as bigint) as addon_receipts,

@@ -70,8 +70,8 @@ unioned as (
 
 final as (
     select
-        cast(grain as varchar) as grain,
-        cast(anchor_family as varchar) as anchor_family,
+        cast(grain as {{ dbt.type_string() }}) as grain,
+        cast(anchor_family as {{ dbt.type_string() }}) as anchor_family,
         sold_date,
         cast(anchor_receipts as bigint) as anchor_receipts,
         cast(attached_receipts as bigint) as attached_receipts,

@@ -117,14 +117,14 @@ ranked as (
 
 final as (
     select
-        cast(ranked.relation as varchar) as relation,
-        cast(ranked.product_id as varchar) as product_id,
+        cast(ranked.relation as {{ dbt.type_string() }}) as relation,
+        cast(ranked.product_id as {{ dbt.type_string() }}) as product_id,
         cast(ranked.affinity_rank as integer) as affinity_rank,
-        cast(ranked.related_product_id as varchar) as related_product_id,
-        cast(base.product_name as varchar) as product_name,
-        cast(related.product_name as varchar) as related_product_name,
-        cast(base.category as varchar) as category,
-        cast(related.category as varchar) as related_category,
+        cast(ranked.related_product_id as {{ dbt.type_string() }}) as related_product_id,
+        cast(base.product_name as {{ dbt.type_string() }}) as product_name,
+        cast(related.product_name as {{ dbt.type_string() }}) as related_product_name,
+        cast(base.category as {{ dbt.type_string() }}) as category,
+        cast(related.category as {{ dbt.type_string() }}) as related_category,
         cast(ranked.cosine_similarity as double) as cosine_similarity,
         cast(ranked.together_count as bigint) as together_count,
         cast(ranked.basket_count as bigint) as basket_count,

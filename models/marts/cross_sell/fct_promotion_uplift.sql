@@ -155,8 +155,10 @@ rates as (
         cast(baseline_target_receipts as double) / baseline_receipts as baseline_target_share,
         case
             when campaign_target_receipts > 0 and baseline_target_receipts > 0 then sqrt(
-                1.0 / campaign_target_receipts - 1.0 / campaign_receipts
-                + 1.0 / baseline_target_receipts - 1.0 / baseline_receipts
+                1 / cast(campaign_target_receipts as double)
+                - 1 / cast(campaign_receipts as double)
+                + 1 / cast(baseline_target_receipts as double)
+                - 1 / cast(baseline_receipts as double)
             )
         end as log_ratio_se
     from pivoted
@@ -164,11 +166,11 @@ rates as (
 
 final as (
     select
-        cast(campaign_windows.campaign_target_id as varchar) as campaign_target_id,
-        cast(campaign_windows.campaign_id as varchar) as campaign_id,
-        cast(campaign_windows.campaign_name as varchar) as campaign_name,
-        cast(campaign_windows.target_category as varchar) as target_category,
-        cast(campaign_windows.target_product_id as varchar) as target_product_id,
+        cast(campaign_windows.campaign_target_id as {{ dbt.type_string() }}) as campaign_target_id,
+        cast(campaign_windows.campaign_id as {{ dbt.type_string() }}) as campaign_id,
+        cast(campaign_windows.campaign_name as {{ dbt.type_string() }}) as campaign_name,
+        cast(campaign_windows.target_category as {{ dbt.type_string() }}) as target_category,
+        cast(campaign_windows.target_product_id as {{ dbt.type_string() }}) as target_product_id,
         campaign_windows.discount_pct,
         campaign_windows.first_day as campaign_first_day,
         campaign_windows.last_day as campaign_last_day,

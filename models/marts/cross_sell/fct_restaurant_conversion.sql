@@ -57,8 +57,8 @@ unioned as (
 
 final as (
     select
-        cast(grain as varchar) as grain,
-        cast(anchor_family as varchar) as anchor_family,
+        cast(grain as {{ dbt.type_string() }}) as grain,
+        cast(anchor_family as {{ dbt.type_string() }}) as anchor_family,
         sold_date,
         cast(receipts as bigint) as receipts,
         cast(converted_receipts as bigint) as converted_receipts,

@@ -40,7 +40,7 @@ buckets as (
 
 final as (
     select
-        cast(shopper_group as varchar) as shopper_group,
+        cast(shopper_group as {{ dbt.type_string() }}) as shopper_group,
         cast(bucket_order as integer) as bucket_order,
         cast(case bucket_order
             when 1 then 'more than 180 min before'
@@ -53,7 +53,7 @@ final as (
             when 8 then '60-120 min after'
             when 9 then '120-180 min after'
             else 'more than 180 min after'
-        end as varchar) as timing_bucket,
+        end as {{ dbt.type_string() }}) as timing_bucket,
         cast(visits as bigint) as visits,
         cast(visits as double) / sum(visits) over (partition by shopper_group) as visit_share,
         cast(restaurant_revenue as double) as restaurant_revenue

@@ -81,9 +81,9 @@ streams as (
 
 final as (
     select
-        cast(store_id as varchar) as store_id,
+        cast(store_id as {{ dbt.type_string() }}) as store_id,
         sold_date,
-        cast(revenue_stream as varchar) as revenue_stream,
+        cast(revenue_stream as {{ dbt.type_string() }}) as revenue_stream,
         cast(receipts as bigint) as receipts,
         cast(lines as bigint) as lines,
         cast(revenue as double) as revenue,

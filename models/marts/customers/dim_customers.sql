@@ -18,12 +18,24 @@ rfm as (
     select * from {{ ref('fct_customer_rfm') }}
 ),
 
+-- The ML columns come from dbt Python models; with those off (var python_models, e.g.
+-- on Spark) they are null.
 lifetime_value as (
-    select * from {{ ref('ml_customer_lifetime_value') }}
+    {{ python_model_or_empty('ml_customer_lifetime_value', {
+        "customer_id": dbt.type_string(),
+        "probability_alive": "double",
+        "expected_purchases": "double",
+        "expected_spend": "double",
+        "expected_discounted_value": "double",
+    }) }}
 ),
 
 segments as (
-    select * from {{ ref('ml_customer_segments') }}
+    {{ python_model_or_empty('ml_customer_segments', {
+        "customer_id": dbt.type_string(),
+        "segment_id": "integer",
+        "segment_name": dbt.type_string(),
+    }) }}
 ),
 
 final as (

@@ -14,7 +14,8 @@ segment_map as (
 
 positions as (
     -- Each value's middle position among all customers (1-based): rank of its first
-    -- holder plus half the extra holders, so ties share one position.
+    -- holder plus half the extra holders, so ties share one position. Positions are
+    -- doubles on every engine (Spark would keep `/ 2.0` as a rounded decimal).
     select
         customer_id,
         as_of_date,
@@ -25,13 +26,18 @@ positions as (
         revenue,
         count(*) over () as customer_count,
         rank() over (order by recency_days desc)
-        + (count(*) over (partition by recency_days) - 1) / 2.0 as recency_position,
+        + cast(count(*) over (partition by recency_days) - 1 as double) / 2
+            as recency_position,
         rank() over (order by purchase_receipts)
-        + (count(*) over (partition by purchase_receipts) - 1) / 2.0 as frequency_position,
-        -- Money is ranked in cents: sums of prices carry floating-point noise that
-        -- would otherwise split equal spenders (and vary with summation order).
-        rank() over (order by round(revenue, 2))
-        + (count(*) over (partition by round(revenue, 2)) - 1) / 2.0 as monetary_position
+        + cast(count(*) over (partition by purchase_receipts) - 1 as double) / 2
+            as frequency_position,
+        -- Money is ranked in whole cents: sums of prices carry floating-point noise that
+        -- would otherwise split equal spenders (and vary with summation order). Rounded
+        -- to an integer, as round(x, 2) differs between engines on halves (Spark rounds
+        -- the decimal text of a double, DuckDB its binary value).
+        rank() over (order by round(revenue * 100))
+        + cast(count(*) over (partition by round(revenue * 100)) - 1 as double) / 2
+            as monetary_position
     from summary
 ),
 

@@ -4,6 +4,8 @@
     Gamma expected value of the segment's customers. Definitions in the doc blocks
     revenue_at_risk and opportunity_gap.
 -#}
+{%- set no_value = "0" if python_models_enabled() else "null" -%}
+
 with
 
 rfm as (
@@ -14,8 +16,14 @@ segment_map as (
     select * from {{ ref('rfm_segment_map') }}
 ),
 
+-- From a dbt Python model; with those off (var python_models, e.g. on Spark) the
+-- expected_* columns are null rather than 0.
 lifetime_value as (
-    select * from {{ ref('ml_customer_lifetime_value') }}
+    {{ python_model_or_empty('ml_customer_lifetime_value', {
+        "customer_id": dbt.type_string(),
+        "expected_spend": "double",
+        "expected_discounted_value": "double",
+    }) }}
 ),
 
 segments as (
@@ -55,8 +63,9 @@ filled as (
         coalesce(by_segment.customers, 0) as customers,
         coalesce(by_segment.purchase_receipts, 0) as purchase_receipts,
         coalesce(by_segment.revenue, 0) as revenue,
-        coalesce(by_segment.expected_spend, 0) as expected_spend,
-        coalesce(by_segment.expected_discounted_value, 0) as expected_discounted_value
+        coalesce(by_segment.expected_spend, {{ no_value }}) as expected_spend,
+        coalesce(by_segment.expected_discounted_value, {{ no_value }})
+            as expected_discounted_value
     from segments
     left join by_segment
         on segments.rfm_segment = by_segment.rfm_segment
