@@ -64,9 +64,9 @@ final as (
         attached_lines.category,
         max(case when attached_lines.is_impulse then 1 else 0 end) = 1 as is_impulse,
         {%- for role in ["anchor", "addon"] %}
-        sum(case when is_own and attached_lines.is_{{ role }} then 1 else 0 end)
+        sum(case when attached_lines.is_own and attached_lines.is_{{ role }} then 1 else 0 end)
             as own_{{ role }}_lines,
-        sum(case when not is_own and attached_lines.is_{{ role }} then 1 else 0 end)
+        sum(case when not attached_lines.is_own and attached_lines.is_{{ role }} then 1 else 0 end)
             as window_{{ role }}_lines,
         sum(case when attached_lines.is_{{ role }} then attached_lines.revenue else 0 end)
             as {{ role }}_revenue

@@ -51,9 +51,9 @@ final as (
         as_of_date,
         first_purchase_date,
         last_purchase_date,
-        cast({{ dbt.datediff('last_purchase_date', 'as_of_date', 'day') }} as integer)
+        cast({{ dbt.datediff('last_purchase_date', 'as_of_date', 'day') }} as integer)  -- noqa: LT05
             as recency_days,
-        cast({{ dbt.datediff('first_purchase_date', 'as_of_date', 'day') }} as integer)
+        cast({{ dbt.datediff('first_purchase_date', 'as_of_date', 'day') }} as integer)  -- noqa: LT05
             as tenure_days,
         cast(purchase_receipts as bigint) as purchase_receipts,
         cast(purchase_days as bigint) as purchase_days,
@@ -64,7 +64,7 @@ final as (
         case when revenue > 0 then cast(anchor_revenue as double) / revenue else 0 end
             as anchor_revenue_share,
         cast(purchase_days - 1 as bigint) as repeat_purchase_days,
-        cast({{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }} as integer)
+        cast({{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }} as integer)  -- noqa: LT05
             as purchase_span_days,
         case
             when purchase_days > 1 then cast(repeat_revenue as double) / (purchase_days - 1)

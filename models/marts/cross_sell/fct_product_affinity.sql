@@ -20,7 +20,10 @@ products as (
 ),
 
 receipt_products as (
-    select distinct receipt_id as basket_id, product_id from lines
+    select distinct
+        receipt_id as basket_id,
+        product_id
+    from lines
 ),
 
 -- Members' products with category and price, so that the up-sell self-join pairs
@@ -37,7 +40,8 @@ customer_products as (
     where lines.customer_id is not null
 ),
 
-{%- for relation, baskets in [("co_purchase", "receipt_products"), ("upsell", "customer_products")] %}
+{%- set pair_sources = [("co_purchase", "receipt_products"), ("upsell", "customer_products")] %}
+{%- for relation, baskets in pair_sources %}
 
 {{ relation }}_counts as (
     select
@@ -110,7 +114,7 @@ ranked as (
         scored.*,
         row_number() over (
             partition by relation, product_id
-            order by cosine_similarity desc, together_count desc, related_product_id
+            order by cosine_similarity desc, together_count desc, related_product_id asc
         ) as affinity_rank
     from scored
 ),

@@ -7,6 +7,8 @@
     interval of a ratio of two independent proportions. Campaign days are whole days
     from the start date to the day before the end date (ends_at is exclusive).
 -#}
+{%- set baseline_days = 7 * var("campaign_baseline_weeks") %}
+
 with
 
 campaign_windows as (
@@ -46,8 +48,8 @@ classified_days as (
     from campaign_windows
     inner join daily_receipts
         on daily_receipts.sold_date between
-            {{ dbt.dateadd("day", -7 * var("campaign_baseline_weeks"), "campaign_windows.first_day") }}
-            and {{ dbt.dateadd("day", 7 * var("campaign_baseline_weeks"), "campaign_windows.last_day") }}
+            {{ dbt.dateadd("day", -baseline_days, "campaign_windows.first_day") }}
+            and {{ dbt.dateadd("day", baseline_days, "campaign_windows.last_day") }}
 ),
 
 campaign_weekdays as (
@@ -101,8 +103,8 @@ target_lines as (
             or lines.product_id = campaign_windows.target_product_id
         )
         and lines.sold_date between
-            {{ dbt.dateadd("day", -7 * var("campaign_baseline_weeks"), "campaign_windows.first_day") }}
-            and {{ dbt.dateadd("day", 7 * var("campaign_baseline_weeks"), "campaign_windows.last_day") }}
+            {{ dbt.dateadd("day", -baseline_days, "campaign_windows.first_day") }}
+            and {{ dbt.dateadd("day", baseline_days, "campaign_windows.last_day") }}
 ),
 
 target_days as (

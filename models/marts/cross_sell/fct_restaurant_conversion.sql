@@ -11,7 +11,10 @@ matched as (
 ),
 
 anchors as (
-    select receipt_id, anchor_family from {{ ref('int_anchor_receipts_attached') }}
+    select
+        receipt_id,
+        anchor_family
+    from {{ ref('int_anchor_receipts_attached') }}
 ),
 
 has_restaurant_data as (
@@ -57,14 +60,14 @@ unioned as (
 
 final as (
     select
-        cast(grain as {{ dbt.type_string() }}) as grain,
-        cast(anchor_family as {{ dbt.type_string() }}) as anchor_family,
-        sold_date,
-        cast(receipts as bigint) as receipts,
-        cast(converted_receipts as bigint) as converted_receipts,
-        cast(converted_receipts as double) / receipts as conversion_rate,
-        cast(coalesce(restaurant_revenue, 0) as double) as restaurant_revenue,
-        cast(avg_minutes_from_checkout as double) as avg_minutes_from_checkout
+        cast(unioned.grain as {{ dbt.type_string() }}) as grain,
+        cast(unioned.anchor_family as {{ dbt.type_string() }}) as anchor_family,
+        unioned.sold_date,
+        cast(unioned.receipts as bigint) as receipts,
+        cast(unioned.converted_receipts as bigint) as converted_receipts,
+        cast(unioned.converted_receipts as double) / unioned.receipts as conversion_rate,
+        cast(coalesce(unioned.restaurant_revenue, 0) as double) as restaurant_revenue,
+        cast(unioned.avg_minutes_from_checkout as double) as avg_minutes_from_checkout
     from unioned
     cross join has_restaurant_data
     where has_restaurant_data.present

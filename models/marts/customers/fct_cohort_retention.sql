@@ -74,7 +74,7 @@ filled as (
 final as (
     select
         cast(filled.cohort_month as date) as cohort_month,
-        cast({{ dbt.datediff('filled.cohort_month', 'filled.activity_month', 'month') }} as integer)
+        cast({{ dbt.datediff('filled.cohort_month', 'filled.activity_month', 'month') }} as integer)  -- noqa: LT05
             as months_since_first_purchase,
         cast(filled.activity_month as date) as activity_month,
         cast(filled.cohort_customers as bigint) as cohort_customers,

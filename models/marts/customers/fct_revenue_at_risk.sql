@@ -38,7 +38,7 @@ segments as (
         cast(null as integer) as priority,
         false as is_lapsing
     from (select 1 as one) as single_row
-    where 'Others' not in (select rfm_segment from segment_map)
+    where 'Others' not in (select segment_map.rfm_segment from segment_map)
 ),
 
 by_segment as (
