@@ -43,12 +43,10 @@ receipt_categories as (
 category_lists as (
     select
         receipt_id,
-        {{ dbt.listagg(
-            "case when is_anchor then category end", "','", "order by category"
-        ) }} as anchor_families,
-        {{ dbt.listagg(
-            "case when is_addon then category end", "','", "order by category"
-        ) }} as addon_categories,
+        {{ sorted_listagg("case when is_anchor then category end", "','") }}
+            as anchor_families,
+        {{ sorted_listagg("case when is_addon then category end", "','") }}
+            as addon_categories,
         sum(case when is_anchor then 1 else 0 end) as anchor_family_count,
         sum(case when is_addon then 1 else 0 end) as addon_category_count
     from receipt_categories
