@@ -127,7 +127,12 @@ def import_csv_command(path, mapping_path, out_dir) -> None:
               help="Seed for the synthetic store, when one is generated.")
 @click.option("--publish/--no-publish", "publish_result", default=True, show_default=True,
               help="Publish the build file for BI tools once the build has passed.")
-def run(raw_dir, build_db, generate_if_empty, seed, publish_result) -> None:
+@click.option("--incremental/--full-refresh", "incremental", default=False, show_default=True,
+              help="--incremental appends the new days of the raw data to the line fact and "
+                   "baskets already in the build file instead of rebuilding them (for a raw "
+                   "folder that only grew by new days; the consistency tests stop the build "
+                   "otherwise).")
+def run(raw_dir, build_db, generate_if_empty, seed, publish_result, incremental) -> None:
     """The main job: (generate) -> dbt build -> publish -> print where the outputs are."""
     from xsell.pipeline import PipelineError, run_pipeline
 
@@ -135,7 +140,7 @@ def run(raw_dir, build_db, generate_if_empty, seed, publish_result) -> None:
     try:
         report = run_pipeline(
             paths, generate_if_empty=generate_if_empty, seed=seed, log=click.echo,
-            publish=publish_result,
+            publish=publish_result, incremental=incremental,
         )
     except PipelineError as error:
         _echo_err(f"xsell run failed at step '{error.step}':\n{error}")

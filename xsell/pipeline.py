@@ -35,7 +35,11 @@ def run_pipeline(
     log: Callable[[str], None] = print,
     target_path: Path | None = None,
     publish: bool = True,
+    incremental: bool = False,
 ) -> str:
+    """Build, gate, publish and render. The incremental models (line fact, baskets) are
+    rebuilt from scratch unless `incremental`: the raw folder may have been replaced by
+    another store or import since the last build, which only a full refresh handles."""
     raw_format = detect_raw_format(paths.raw_dir)
     if raw_format is None:
         if not generate_if_empty:
@@ -52,9 +56,10 @@ def run_pipeline(
 
     paths.build_db.parent.mkdir(parents=True, exist_ok=True)
     preload()  # imports Great Expectations in the background while dbt builds
-    log(f"dbt build: {paths.raw_dir} ({raw_format}) -> {paths.build_db}")
+    mode = "incremental" if incremental else "full refresh"
+    log(f"dbt build ({mode}): {paths.raw_dir} ({raw_format}) -> {paths.build_db}")
     result = run_dbt(
-        ["build"],
+        ["build"] if incremental else ["build", "--full-refresh"],
         paths.project_dir,
         dbt_env(paths.raw_dir, raw_format, paths.build_db),
         target_path=target_path,

@@ -119,21 +119,52 @@ FAMILY_RECOMMENDATION_COLUMNS = {
     "run_id": "str",
 }
 
+class CommaLists:
+    """Comma-separated text (anchor families, add-on categories) parsed once per distinct
+    value: millions of receipts carry a few dozen distinct lists, so rows share the
+    parsed form through integer codes and no Python work is done per row."""
+
+    def __init__(self, values: pd.Series):
+        codes, uniques = pd.factorize(values.fillna("").astype(str).to_numpy(), sort=False)
+        self.index = values.index
+        self.codes = codes
+        self.items = [tuple(sorted({part for part in text.split(",") if part}))
+                      for text in uniques]
+
+    def _take(self, per_value: list) -> np.ndarray:
+        table = np.empty(len(per_value), dtype=object)
+        for position, value in enumerate(per_value):
+            table[position] = value
+        return table[self.codes]
+
+    def tuples(self) -> pd.Series:
+        """Sorted tuples of the distinct items (empty for none), per row."""
+        return pd.Series(self._take(self.items), index=self.index, dtype=object)
+
+    def keys(self) -> np.ndarray:
+        """The sorted items joined by commas, per row."""
+        return self._take([",".join(items) for items in self.items])
+
+    def contains(self, item: str) -> np.ndarray:
+        return np.array([item in items for items in self.items], dtype=bool)[self.codes]
+
+    def multi_hot(self, names: list[str]) -> np.ndarray:
+        """Rows x names: 1.0 where the row's list holds the name."""
+        table = np.array(
+            [[1.0 if name in items else 0.0 for name in names] for items in self.items],
+            dtype=float,
+        ).reshape(len(self.items), len(names))
+        return table[self.codes]
+
+
 def split_families(values: pd.Series) -> pd.Series:
     """Comma-separated anchor families to sorted tuples (empty for none)."""
-    return values.fillna("").astype(str).map(
-        lambda text: tuple(sorted({part for part in text.split(",") if part}))
-    )
+    return CommaLists(values).tuples()
 
 
-def _multi_hot(lists: pd.Series, names: list[str]) -> np.ndarray:
-    position = {name: i for i, name in enumerate(names)}
-    matrix = np.zeros((len(lists), len(names)))
-    for row, items in enumerate(lists):
-        for item in items:
-            if item in position:
-                matrix[row, position[item]] = 1.0
-    return matrix
+def _multi_hot(values: pd.Series, names: list[str]) -> np.ndarray:
+    """Multi-hot matrix of comma-separated values over names."""
+    return CommaLists(values).multi_hot(names)
 
 
 def _split_of(dates: pd.Series, cutoff) -> np.ndarray:
@@ -179,7 +210,7 @@ RESTAURANT_NUMERIC = [
 
 def _restaurant_matrix(frame: pd.DataFrame, families: list[str]) -> np.ndarray:
     numeric = frame[RESTAURANT_NUMERIC].astype(float).to_numpy()
-    return np.hstack([numeric, _multi_hot(split_families(frame["anchor_families"]), families)])
+    return np.hstack([numeric, _multi_hot(frame["anchor_families"], families)])
 
 
 def restaurant_propensity(
@@ -202,7 +233,7 @@ def restaurant_propensity(
         store.save(RESTAURANT, run_id, {"outputs": {}, "estimator": None}, {"status": reason})
         return empty_frame(RESTAURANT_COLUMNS)
 
-    families = sorted({f for fams in split_families(train["anchor_families"]) for f in fams})
+    families = sorted({f for fams in CommaLists(train["anchor_families"]).items for f in fams})
     features = RESTAURANT_NUMERIC + [f"family_{name}" for name in families]
     estimator = HistGradientBoostingClassifier(
         max_iter=params.max_iter,
@@ -296,16 +327,24 @@ def _restaurant_scores(frame: pd.DataFrame, bundle: dict, run_id: str, split) ->
     return conform(out, RESTAURANT_COLUMNS)
 
 
+# Permutation importances score at most this many test receipts per repeat (a fixed random
+# sample, sklearn's max_samples): each of the repeats x features predictions costs a pass
+# of the boosted trees over them, which on a 10M-line store (170k test receipts) took
+# longer than fitting the model. Smaller test splits are used whole, as before.
+PERMUTATION_MAX_ROWS = 20_000
+
+
 def _permutation_importances(estimator, scored, frame, families, features, params):
     test = scored["split"] == "test"
     if test.sum() == 0 or scored.loc[test, "has_restaurant_visit"].nunique() < 2:
         return empty_frame(IMPORTANCE_COLUMNS)
     X = _restaurant_matrix(frame[test.to_numpy()], families)
     y = scored.loc[test, "has_restaurant_visit"].astype(bool).to_numpy()
+    max_samples = PERMUTATION_MAX_ROWS if len(y) > PERMUTATION_MAX_ROWS else 1.0
     with threadpool_limits(1):
         result = permutation_importance(
             estimator, X, y, scoring="roc_auc", n_repeats=params.permutation_repeats,
-            random_state=params.random_state,
+            random_state=params.random_state, max_samples=max_samples,
         )
     return pd.DataFrame(
         {
@@ -340,7 +379,7 @@ class BasketEncoder:
     weekday one-hot. Learnt on the training receipts only."""
 
     def fit(self, frame: pd.DataFrame) -> BasketEncoder:
-        families = split_families(frame["anchor_families"])
+        families = CommaLists(frame["anchor_families"]).items
         self.families = sorted({f for fams in families for f in fams})
         self.hours = sorted(frame["sold_hour"].dropna().astype(int).unique().tolist())
         self.weekdays = sorted(frame["sold_weekday"].dropna().astype(int).unique().tolist())
@@ -372,7 +411,7 @@ class BasketEncoder:
         )
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        parts = [_multi_hot(split_families(frame["anchor_families"]), self.families)]
+        parts = [_multi_hot(frame["anchor_families"], self.families)]
         numeric, missing = [], []
         for column, values in self._numeric(frame).items():
             median, mean, std = self.stats[column]
@@ -390,10 +429,6 @@ class BasketEncoder:
 BASELINE_PRIOR = 10.0
 
 
-def _category_sets(values: pd.Series) -> pd.Series:
-    return values.fillna("").astype(str).map(lambda t: {p for p in t.split(",") if p})
-
-
 def addon_propensity(
     receipts: pd.DataFrame,
     category_days: pd.DataFrame,
@@ -407,8 +442,8 @@ def addon_propensity(
     baseline; side tables: metrics, per-family promotions, coefficients."""
     mode = model_mode(mode)
     frame = receipts.sort_values(["sold_date", "receipt_id"], kind="stable").reset_index(drop=True)
-    attached = _category_sets(frame["addon_categories"])
-    on_campaign = _category_sets(frame["campaign_categories"])
+    attached = CommaLists(frame["addon_categories"])
+    on_campaign = CommaLists(frame["campaign_categories"])
     if mode == "score":
         bundle, meta = store.current(ADDON)
         return _addon_scores(frame, attached, on_campaign, bundle, meta["run_id"], "score")
@@ -422,14 +457,14 @@ def addon_propensity(
     train = frame[is_train]
     encoder = BasketEncoder().fit(train)
     X_train = encoder.transform(train)
-    categories = sorted({c for cats in attached for c in cats})
+    categories = sorted({c for cats in attached.items for c in cats})
     models, thresholds, baselines = {}, {}, {}
-    family_key = split_families(frame["anchor_families"]).map(",".join)
+    family_key = CommaLists(frame["anchor_families"]).keys()
     for category in categories:
-        y = attached[is_train].map(lambda cats, c=category: c in cats).to_numpy(dtype=bool)
+        y = attached.contains(category)[is_train]
         if y.sum() < params.min_positives or (~y).sum() < params.min_positives:
             continue
-        campaign = on_campaign[is_train].map(lambda cats, c=category: c in cats).to_numpy(float)
+        campaign = on_campaign.contains(category)[is_train].astype(float)
         model = LogisticRegression(C=params.regularization_c, max_iter=2000)
         with threadpool_limits(1):
             model.fit(np.column_stack([X_train, campaign]), y)
@@ -438,7 +473,7 @@ def addon_propensity(
             np.column_stack([X_train, campaign]))[:, 1])
         # training rate per anchor-family set, shrunk towards the overall rate by a prior
         # of BASELINE_PRIOR receipts (rare family combinations would otherwise say 0 or 1)
-        groups = pd.Series(y).groupby(family_key[is_train].to_numpy())
+        groups = pd.Series(y).groupby(family_key[is_train])
         rates = (groups.sum() + BASELINE_PRIOR * y.mean()) / (groups.size() + BASELINE_PRIOR)
         baselines[category] = {"by_family": rates.to_dict(), "overall": float(y.mean())}
     bundle = {"encoder": encoder, "models": models, "thresholds": thresholds,
@@ -472,41 +507,62 @@ def addon_propensity(
 
 
 def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.DataFrame:
+    """One row per receipt and modelled category, category by category (receipts in frame
+    order within each), built column-wise: the result has tens of millions of rows on a
+    large store, so no per-category frame copies."""
     models = bundle.get("models") or {}
     if frame.empty or not models:
         return empty_frame(ADDON_COLUMNS)
     X = bundle["encoder"].transform(frame)
-    family_key = split_families(frame["anchor_families"]).map(",".join)
-    parts = []
+    families = CommaLists(frame["anchor_families"])
+    family_keys = [",".join(items) for items in families.items]
+    n, categories = len(frame), list(models)
+    probability, is_attached, baseline_probability, is_predicted = [], [], [], []
     for category, model in models.items():
-        campaign = on_campaign.map(lambda cats, c=category: c in cats).to_numpy(float)
+        campaign = on_campaign.contains(category).astype(float)
         with threadpool_limits(1):
-            probability = model.predict_proba(np.column_stack([X, campaign]))[:, 1]
+            p = model.predict_proba(np.column_stack([X, campaign]))[:, 1]
         baseline = bundle["baselines"][category]
-        part = frame[["receipt_id", "store_id", "sold_date", "anchor_families"]].copy()
-        part["split"] = split
-        part["addon_category"] = category
-        part["is_attached"] = attached.map(lambda cats, c=category: c in cats).to_numpy(bool)
-        part["probability"] = probability
-        part["baseline_probability"] = (
-            family_key.map(baseline["by_family"]).fillna(baseline["overall"]).to_numpy(float)
+        by_key = pd.Series(family_keys, dtype=object).map(baseline["by_family"])
+        probability.append(p)
+        is_attached.append(attached.contains(category))
+        baseline_probability.append(
+            by_key.fillna(baseline["overall"]).to_numpy(float)[families.codes]
         )
-        part["is_predicted"] = probability >= bundle["thresholds"][category]
-        part["run_id"] = run_id
-        parts.append(part)
-    return conform(pd.concat(parts, ignore_index=True), ADDON_COLUMNS)
+        is_predicted.append(p >= bundle["thresholds"][category])
+    out = frame[["receipt_id", "store_id", "sold_date", "anchor_families"]].take(
+        np.tile(np.arange(n), len(categories))
+    ).reset_index(drop=True)
+    out["split"] = np.tile(np.asarray(split), len(categories)) if np.ndim(split) else split
+    out["addon_category"] = np.repeat(np.array(categories, dtype=object), n)
+    out["is_attached"] = np.concatenate(is_attached)
+    out["probability"] = np.concatenate(probability)
+    out["baseline_probability"] = np.concatenate(baseline_probability)
+    out["is_predicted"] = np.concatenate(is_predicted)
+    out["run_id"] = run_id
+    return conform(out, ADDON_COLUMNS)
 
 
 def _addon_metrics(scored, thresholds, train_window, test_window) -> MetricRows:
     metrics = MetricRows(ADDON)
+    # positions per (split, category) instead of frame copies: scored can hold tens of
+    # millions of rows
+    codes, categories = pd.factorize(scored["addon_category"], sort=True)
+    is_attached = scored["is_attached"].to_numpy(dtype=bool)
+    is_predicted = scored["is_predicted"].to_numpy(dtype=bool)
+    probability = scored["probability"].to_numpy(dtype=float)
+    baseline_probability = scored["baseline_probability"].to_numpy(dtype=float)
     for name, window in (("train", train_window), ("test", test_window)):
-        part = scored[scored["split"] == name]
-        for category, rows in part.groupby("addon_category", sort=True):
-            y = rows["is_attached"].to_numpy(bool)
-            model = binary_metrics(y, rows["probability"])
-            model.update(threshold_metrics(y, rows["is_predicted"]))
+        in_split = (scored["split"] == name).to_numpy(dtype=bool)
+        for code, category in enumerate(categories):
+            rows = np.flatnonzero(in_split & (codes == code))
+            if rows.size == 0:
+                continue
+            y = is_attached[rows]
+            model = binary_metrics(y, probability[rows])
+            model.update(threshold_metrics(y, is_predicted[rows]))
             model["threshold"] = thresholds[category]
-            baseline = binary_metrics(y, rows["baseline_probability"])
+            baseline = binary_metrics(y, baseline_probability[rows])
             for variant, values, is_baseline in (
                 ("logistic_regression", model, False),
                 ("baseline_family_rate", baseline, True),
@@ -524,22 +580,47 @@ def _base_rates(category_days: pd.DataFrame, cutoff) -> pd.Series:
     return with_category / receipts if receipts else with_category * np.nan
 
 
+def _rows_per_family(scored: pd.DataFrame) -> pd.DataFrame:
+    """The scored rows repeated once per anchor family of their receipt, in the order of
+    ``explode`` (a receipt with two families gives two adjacent rows; none, no row), with
+    only the columns the promotions need, families and categories as integer codes."""
+    families = CommaLists(scored["anchor_families"])
+    per_value = np.array([len(items) for items in families.items], dtype=np.int64)
+    lengths = per_value[families.codes]
+    row = np.repeat(np.arange(len(scored)), lengths)
+    position = np.arange(len(row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    flat_codes, family_names = pd.factorize(
+        np.array([family for items in families.items for family in items], dtype=object)
+    )
+    starts = np.cumsum(per_value) - per_value
+    category_codes, category_names = pd.factorize(scored["addon_category"])
+    return pd.DataFrame(
+        {
+            "family": flat_codes[starts[families.codes[row]] + position],
+            "addon_category": category_codes[row],
+            "is_train": (scored["split"] == "train").to_numpy(dtype=bool)[row],
+            "probability": scored["probability"].to_numpy(dtype=float)[row],
+            "is_attached": scored["is_attached"].to_numpy(dtype=bool)[row],
+        }
+    ), np.asarray(family_names, dtype=object), np.asarray(category_names, dtype=object)
+
+
 def _promotions(scored: pd.DataFrame, base_rates: pd.Series, params: AddonParams) -> pd.DataFrame:
     """Per anchor family, add-on categories ranked by model lift (mean predicted attach
     probability over the family's receipts / base rate over all purchase receipts)."""
     if scored.empty:
         return pd.DataFrame()
-    rows = scored.assign(family=split_families(scored["anchor_families"])).explode("family")
-    rows = rows[rows["family"].notna() & (rows["family"] != "")]
-    grouped = rows.groupby(["family", "addon_category"], sort=True)
-    table = grouped.agg(
+    rows, family_names, category_names = _rows_per_family(scored)
+    keys = ["family", "addon_category"]
+    # a receipt has one row per category, so it counts once per (family, category)
+    table = rows.groupby(keys).agg(
         expected_attach_rate=("probability", "mean"),
-        anchor_receipts=("receipt_id", "nunique"),
+        anchor_receipts=("probability", "size"),
     ).reset_index()
-    observed = rows[rows["split"] == "train"].groupby(["family", "addon_category"])["is_attached"]
-    table = table.join(
-        observed.mean().rename("observed_attach_rate"), on=["family", "addon_category"]
-    )
+    observed = rows[rows["is_train"]].groupby(keys)["is_attached"].mean()
+    table = table.join(observed.rename("observed_attach_rate"), on=keys)
+    table["family"] = family_names[table["family"].to_numpy()]
+    table["addon_category"] = category_names[table["addon_category"].to_numpy()]
     table["base_rate"] = table["addon_category"].map(base_rates).astype(float)
     table["model_lift"] = table["expected_attach_rate"] / table["base_rate"]
     table = table.sort_values(

@@ -24,7 +24,7 @@ campaigns as (
 addon_lists as (
     select
         attached.receipt_id,
-        {{ dbt.listagg("attached.category", "','", "order by attached.category") }}
+        {{ sorted_listagg("attached.category", "','") }}
             as addon_categories
     from attached
     inner join receipts
@@ -44,7 +44,7 @@ campaign_days as (
 campaign_lists as (
     select
         receipt_id,
-        {{ dbt.listagg("target_category", "','", "order by target_category") }}
+        {{ sorted_listagg("target_category", "','") }}
             as campaign_categories
     from campaign_days
     group by receipt_id
