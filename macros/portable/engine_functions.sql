@@ -9,7 +9,7 @@
     (epoch({{ end }}) - epoch({{ start }}))
 {%- endmacro %}
 
-{#- A double, as DuckDB's epoch() difference, with the microseconds unix_timestamp() would drop. -#}
+{#- A double, like DuckDB's epoch() difference, with the microseconds unix_timestamp() drops. -#}
 {% macro spark__seconds_between(start, end) -%}
     ((unix_micros({{ end }}) - unix_micros({{ start }})) / 1000000)
 {%- endmacro %}

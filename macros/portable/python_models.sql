@@ -1,7 +1,7 @@
 {#-
     The switch for dbt Python models: var python_models, true by default on every target
-    but spark (dbt-spark cannot run Python models). dbt_project.yml reads the same default
-    to disable the Python models and models/ml.
+    but spark (dbt-spark runs Python models on Databricks only). dbt_project.yml reads the
+    same default to disable the Python models and models/ml.
 -#}
 {% macro python_models_enabled() -%}
     {{ return(var("python_models", target.type != "spark") | string | lower == "true") }}
