@@ -7,12 +7,13 @@
     holds minus incremental_lookback_days. The table has no date column (the rule miners
     read it whole), so receipt dates are looked up on the line fact; the first line's day,
     as a late line after midnight must not move the reload window past earlier late
-    lines. DuckDB: delete+insert on basket_id; Spark: merge on basket_id (Delta tables).
+    lines. DuckDB: delete+insert on basket_id; Spark: a table rebuilt whole
+    (merge needs Delta tables; a Delta user sets incremental_strategy='merge' there).
 -#}
 {{
     config(
-        materialized="incremental",
-        incremental_strategy=("merge" if target.type == "spark" else "delete+insert"),
+        materialized=("table" if target.type == "spark" else "incremental"),
+        incremental_strategy="delete+insert",
         unique_key="basket_id",
         on_schema_change="fail",
     )

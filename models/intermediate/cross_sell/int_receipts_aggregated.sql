@@ -7,12 +7,13 @@
     Incremental by receipt: a run recomputes, from all their lines, the receipts with
     a line on a day from this table's last day minus incremental_lookback_days, so a
     receipt whose lines arrive in two loads, or cross midnight, is whole. DuckDB:
-    delete+insert on receipt_id; Spark: merge on receipt_id (Delta tables).
+    delete+insert on receipt_id; Spark: a table rebuilt whole
+    (merge needs Delta tables; a Delta user sets incremental_strategy='merge' there).
 -#}
 {{
     config(
-        materialized="incremental",
-        incremental_strategy=("merge" if target.type == "spark" else "delete+insert"),
+        materialized=("table" if target.type == "spark" else "incremental"),
+        incremental_strategy="delete+insert",
         unique_key="receipt_id",
         on_schema_change="fail",
     )
