@@ -46,8 +46,12 @@ docs: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Scale benchmark (not a test): `make bench SIZES=0.1M,1M` for a subset; BENCH_ARGS passes
+# more options (e.g. --no-demo, --keep; see bench/bench_scale.py --help). 10M lines take
+# about 10 minutes.
+SIZES ?= 0.1M,1M,10M
 bench: setup
-	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_scale.py --sizes $(SIZES) $(BENCH_ARGS)
 
 clean:
 	rm -rf target logs reports/out warehouse/*.duckdb* warehouse/*.wal warehouse/export
