@@ -74,8 +74,12 @@ lint: setup
 	XSELL_RAW_DIR=$(LINT)/raw XSELL_BUILD_DB=$(LINT)/lint.duckdb DBT_TARGET_PATH=$(LINT)/target \
 	  DBT_LOG_PATH=$(LINT)/logs $(BIN)/sqlfluff lint models analyses tests --processes 2
 
+# Scale benchmark (not a test): `make bench SIZES=0.1M,1M` for a subset; BENCH_ARGS passes
+# more options (e.g. --no-demo, --keep; see bench/bench_scale.py --help). 10M lines take
+# about 10 minutes.
+SIZES ?= 0.1M,1M,10M
 bench: setup
-	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_scale.py --sizes $(SIZES) $(BENCH_ARGS)
 
 clean:
 	rm -rf .lint target logs reports/out warehouse/*.duckdb* warehouse/*.wal warehouse/export
