@@ -494,7 +494,7 @@ def main() -> None:
                                            check=False).stdout.strip()},
         "settings": {"XSELL_THREADS": os.environ.get("XSELL_THREADS", "2 (profiles.yml)"),
                      "XSELL_MEMORY_LIMIT": os.environ.get("XSELL_MEMORY_LIMIT",
-                                                          "8GB (profiles.yml)")},
+                                                          "2GB (profiles.yml)")},
         "started": datetime.now().isoformat(timespec="seconds"),
         "sizes": [],
     }
