@@ -19,7 +19,7 @@ Prints a table and writes JSON (default bench/results/scale.json). Every file go
 temporary folder (--work), removed per size unless --keep.
 
     .venv/bin/python bench/bench_scale.py [--sizes 0.1M,1M,10M] [--no-demo]
-        [--mlxtend-max-lines 2000000] [--mlxtend-timeout 900] [--work DIR] [--keep]
+        [--mlxtend-max-lines 20000000] [--mlxtend-timeout 900] [--work DIR] [--keep]
         [--out FILE]
 
 XSELL_THREADS and XSELL_MEMORY_LIMIT (profiles.yml) are passed through to dbt.
@@ -463,9 +463,9 @@ def main() -> None:
                         help=f"comma-separated, of {', '.join(SIZES)} [default: all]")
     parser.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                         help="also time `xsell run` on the demo store [default: yes]")
-    parser.add_argument("--mlxtend-max-lines", type=int, default=2_000_000,
+    parser.add_argument("--mlxtend-max-lines", type=int, default=20_000_000,
                         help="skip mlxtend above this many lines (its one-hot frame is "
-                             "baskets x items) [default: 2,000,000]")
+                             "baskets x items: 6 GiB at 10M lines) [default: 20,000,000]")
     parser.add_argument("--mlxtend-timeout", type=float, default=900)
     parser.add_argument("--work", type=Path, default=None, help="folder for the data")
     parser.add_argument("--keep", action="store_true", help="keep the data of every size")
@@ -494,7 +494,7 @@ def main() -> None:
                                            check=False).stdout.strip()},
         "settings": {"XSELL_THREADS": os.environ.get("XSELL_THREADS", "2 (profiles.yml)"),
                      "XSELL_MEMORY_LIMIT": os.environ.get("XSELL_MEMORY_LIMIT",
-                                                          "8GB (profiles.yml)")},
+                                                          "2GB (profiles.yml)")},
         "started": datetime.now().isoformat(timespec="seconds"),
         "sizes": [],
     }
