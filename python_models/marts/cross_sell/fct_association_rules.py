@@ -9,5 +9,5 @@ from xsell.ml.rules import rules_from_itemsets
 def model(dbt, session):
     dbt.config(materialized="table")
     min_confidence = dbt.config.get("min_confidence")
-    itemsets = dbt.ref("fct_frequent_itemsets").fetch_arrow_table()
+    itemsets = dbt.ref("fct_frequent_itemsets").to_arrow_table()
     return rules_from_itemsets(itemsets, min_confidence=float(min_confidence))

@@ -1,5 +1,6 @@
 """Frequent itemsets of any length up to max_itemset_length (xsell.ml.rules)."""
 
+from xsell.frames import frame_of
 from xsell.ml.rules import itemsets_by_level
 
 
@@ -9,7 +10,7 @@ def model(dbt, session):
     product_min_support = dbt.config.get("product_min_support")
     max_len = dbt.config.get("max_itemset_length")
     return itemsets_by_level(
-        dbt.ref("int_basket_items").df(),
+        frame_of(dbt.ref("int_basket_items")),
         min_support={"category": float(min_support), "product": float(product_min_support)},
         max_len=int(max_len),
     )

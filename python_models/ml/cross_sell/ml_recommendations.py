@@ -2,6 +2,7 @@
 complete-the-room and repeat signals weighed by a ranker learnt before the holdout
 (xsell.ml.recommend.recommendations)."""
 
+from xsell.frames import frame_of
 from xsell.ml.recommend import RecommenderParams, recommendations
 from xsell.ml.registry import artifact_store, params_from_config
 
@@ -26,8 +27,8 @@ def model(dbt, session):
         repeat_min_lift=repeat_min_lift, repeat_min_expected=repeat_min_expected,
     )
     return recommendations(
-        dbt.ref("int_receipt_products_listed").df(),
-        dbt.ref("int_products_classified").df(),
-        dbt.ref("int_customers_profiled").project("customer_id").df(),
+        frame_of(dbt.ref("int_receipt_products_listed")),
+        frame_of(dbt.ref("int_products_classified")),
+        frame_of(dbt.ref("int_customers_profiled").project("customer_id")),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
     )

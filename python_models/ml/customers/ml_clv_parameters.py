@@ -3,6 +3,7 @@
 
 from dbt_common.invocation import get_invocation_id
 
+from xsell.frames import frame_of
 from xsell.ml.customer_value import clv_parameters
 
 
@@ -11,8 +12,8 @@ def model(dbt, session):
     holdout_days = dbt.config.get("clv_holdout_days")
     penalizer = dbt.config.get("clv_penalizer")
     return clv_parameters(
-        dbt.ref("int_customers_summarised").df(),
-        dbt.ref("int_customer_days_aggregated").df(),
+        frame_of(dbt.ref("int_customers_summarised")),
+        frame_of(dbt.ref("int_customer_days_aggregated")),
         holdout_days=int(holdout_days),
         penalizer=float(penalizer),
         run_id=get_invocation_id(),

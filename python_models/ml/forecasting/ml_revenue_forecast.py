@@ -1,6 +1,7 @@
 """Daily revenue per store for the next forecast_horizon_days, weekday and holiday
 effects, with an interval from the backtest (xsell.ml.forecast.revenue_forecast)."""
 
+from xsell.frames import frame_of
 from xsell.ml.forecast import ForecastParams, revenue_forecast
 from xsell.ml.registry import artifact_store, params_from_config
 
@@ -22,6 +23,6 @@ def model(dbt, session):
         min_history_days=min_history_days, min_active_share=min_active_share,
     )
     return revenue_forecast(
-        dbt.ref("int_store_days_aggregated").df(),
+        frame_of(dbt.ref("int_store_days_aggregated")),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
     )

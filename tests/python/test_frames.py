@@ -1,0 +1,50 @@
+"""xsell.frames: DuckDB results read through Arrow equal DuckDB's own .df()."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from xsell.frames import frame_of
+
+COLUMNS = """
+    i::int as plain_int,
+    case when i > 0 then i end::int as nullable_int,
+    'r' || i as text,
+    case when i > 0 then 'y' end as nullable_text,
+    null::varchar as empty_text,
+    date '2020-01-01' + i::int as day,
+    timestamp '2020-01-01 10:00' + to_hours(i) as moment,
+    1.5::decimal(10, 2) as price,
+    sum(i) over () as hugeint_sum,
+    i::bigint as big,
+    i > 0 as flag,
+    case when i > 0 then true end as nullable_flag,
+    [i, i + 1] as numbers,
+    ['a' || i, 'b'] as words,
+    i / 3 as ratio,
+    i::float as single
+"""
+
+
+@pytest.mark.parametrize("rows", [0, 1, 4])
+def test_frame_of_equals_duckdb_df(rows):
+    con = duckdb.connect()
+    query = f"select {COLUMNS} from range({rows}) as t(i) order by i"
+    expected = con.sql(query).df()
+    got = frame_of(con.sql(query))
+    assert list(got.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(got, expected)
+    if rows:
+        # the point of reading through Arrow: text is pandas' string dtype, not objects
+        assert isinstance(got["text"].dtype, pd.StringDtype)
+        assert str(got["hugeint_sum"].dtype) == "float64"
+        assert str(got["nullable_int"].dtype) == "Int32"
+
+
+def test_frame_of_keeps_the_column_order_and_names():
+    con = duckdb.connect()
+    got = frame_of(con.sql("select 1 as b, 'x' as a, 2 as c"))
+    assert list(got.columns) == ["b", "a", "c"]
+    assert got.iloc[0].tolist() == [1, "x", 2]

