@@ -271,9 +271,16 @@ def fit_bgnbd(
     if penalizer < 0:
         raise ValueError("penalizer must be non-negative")
 
+    # Customers with the same (x, t_x, T) have the same likelihood term: each distinct
+    # triple is evaluated once and weighed by its customers (recency and T are counted
+    # in days, so a store of 720k customers has a fraction of that many triples).
+    triples, count = np.unique(np.column_stack([x, t_x, big_t]), axis=0, return_counts=True)
+    ux, ut_x, ubig_t = triples.T
+    weight = count.astype(float)
+
     def ll_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        ll, grad = _bgnbd_ll_terms(theta, x, t_x, big_t)
-        return float(ll.sum()), grad.sum(axis=1)
+        ll, grad = _bgnbd_ll_terms(theta, ux, ut_x, ubig_t)
+        return float(ll @ weight), grad @ weight
 
     # Start values: r = 1 and alpha set so the mean rate r/alpha matches the observed
     # repeat rate; the Beta starts flat and at a low drop-out rate.
