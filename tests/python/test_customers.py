@@ -377,6 +377,57 @@ def test_segment_names_come_from_profiles_not_ids():
     }
 
 
+def _planted_segments(per_group: int, seed: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
+    """Customers of three well-separated groups (new, loyal big spenders, lapsed)."""
+    rng = np.random.default_rng(seed)
+    centres = [
+        {"recency_days": 10, "tenure_days": 30, "purchase_receipts": 1, "revenue": 60},
+        {"recency_days": 15, "tenure_days": 300, "purchase_receipts": 12, "revenue": 2500},
+        {"recency_days": 250, "tenure_days": 320, "purchase_receipts": 3, "revenue": 300},
+    ]
+    rows, group = [], []
+    for g, centre in enumerate(centres):
+        for _ in range(per_group):
+            receipts = max(1, round(centre["purchase_receipts"] * rng.lognormal(0, 0.1)))
+            revenue = centre["revenue"] * rng.lognormal(0, 0.1)
+            rows.append({
+                "recency_days": centre["recency_days"] * rng.lognormal(0, 0.1),
+                "tenure_days": centre["tenure_days"] * rng.lognormal(0, 0.1),
+                "purchase_receipts": receipts, "revenue": revenue,
+                "avg_order_value": revenue / receipts, "items_per_receipt": 3.0,
+                "anchor_receipt_share": 0.3,
+            })
+            group.append(g)
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "customer_id", [f"c{i:05d}" for i in range(len(frame))])
+    return frame, np.asarray(group)
+
+
+def test_segments_fitted_on_a_sample_label_every_customer():
+    summary, group = _planted_segments(1500)
+    kwargs = {"k_min": 2, "k_max": 5, "random_state": 42, "silhouette_sample": 2000}
+    sampled = segments.segment_selection(summary, fit_sample=600, **kwargs)
+    full = segments.segment_selection(summary, fit_sample=len(summary), **kwargs)
+    assert set(sampled["fit_sample_size"]) == {600}
+    assert set(full["fit_sample_size"]) == {len(summary)}
+    # the planted k is chosen either way, and inertia (over every customer) barely moves
+    assert sampled.loc[sampled["is_chosen"], "k"].tolist() == [3]
+    assert full.loc[full["is_chosen"], "k"].tolist() == [3]
+    k3 = sampled.set_index("k").loc[3, "inertia"] / full.set_index("k").loc[3, "inertia"]
+    assert 1.0 <= k3 < 1.02
+
+    labelled = segments.customer_segments(summary, sampled, random_state=42, fit_sample=600)
+    assert len(labelled) == len(summary) and labelled["segment_id"].notna().all()
+    # every planted group is one segment
+    by_group = pd.crosstab(group, labelled.set_index("customer_id").loc[
+        summary["customer_id"], "segment_id"].to_numpy())
+    assert (by_group.gt(0).sum(axis=1) == 1).all() and by_group.shape == (3, 3)
+    # a sample as large as the store is the plain fit on everyone
+    whole = segments.customer_segments(summary, full, random_state=42, fit_sample=10**6)
+    again = segments.customer_segments(summary, full, random_state=42, fit_sample=len(summary))
+    pd.testing.assert_frame_equal(whole, again)
+
+
 def test_holdout_window_and_empty_inputs():
     window = customer_value.holdout_window("2025-01-01", "2025-06-29", 90)
     assert window.calibration_end == pd.Timestamp("2025-03-31")

@@ -183,6 +183,37 @@ def test_restaurant_model_beats_the_anchor_baseline_when_distance_matters(tmp_pa
     assert importances["distance_km"] > importances["household_size"]
 
 
+def test_training_sample_is_fixed_sorted_and_whole_when_small():
+    assert ev.training_sample(5, 10, 0).tolist() == [0, 1, 2, 3, 4]
+    chosen = ev.training_sample(1000, 100, 7)
+    assert chosen.size == 100 and np.unique(chosen).size == 100
+    assert (np.diff(chosen) > 0).all() and chosen.max() < 1000
+    assert ev.training_sample(1000, 100, 7).tolist() == chosen.tolist()
+    assert ev.training_sample(1000, 100, 8).tolist() != chosen.tolist()
+    with pytest.raises(ValueError, match="max_train_rows"):
+        ev.training_sample(10, 0, 0)
+
+
+def test_propensity_models_fit_on_a_bounded_sample_and_score_every_receipt(tmp_path):
+    receipts = _member_receipts(6000)
+    store = rg.ArtifactStore(tmp_path / "restaurant")
+    params = pr.RestaurantParams(holdout_days=30, max_iter=80, max_train_rows=3000)
+    scores = pr.restaurant_propensity(receipts, params=params, store=store)
+    bundle, meta = store.current("ml_restaurant_propensity")
+    assert meta["fit_rows"] == 3000 and meta["train_rows"] > 4000
+    assert len(scores) == len(receipts)
+    metrics = bundle["outputs"]["metrics"]
+    test = metrics[(metrics.split == "test") & (metrics.metric == "roc_auc")]
+    auc = dict(zip(test.variant, test.value, strict=True))
+    # part of the receipts still finds the distance effect the baseline misses
+    assert auc["hist_gradient_boosting"] > auc["baseline_has_anchor_rate"] + 0.03
+    again = pr.restaurant_propensity(receipts, params=params, store=store)
+    pd.testing.assert_frame_equal(again, scores)
+    whole = pr.RestaurantParams(holdout_days=30, max_iter=80)
+    pr.restaurant_propensity(receipts, params=whole, store=store)
+    assert store.current("ml_restaurant_propensity")[1]["fit_rows"] == meta["train_rows"]
+
+
 def test_restaurant_without_visits_gives_an_empty_typed_table(tmp_path):
     receipts = _member_receipts(500).assign(has_restaurant_visit=False)
     store = rg.ArtifactStore(tmp_path)
@@ -230,6 +261,16 @@ def test_addon_models_rank_the_planted_category_first(tmp_path):
     table = store.output("ml_addon_propensity", "by_family", pr.FAMILY_RECOMMENDATION_COLUMNS)
     first = table[table.promote_rank == 1].set_index("anchor_family")["addon_category"]
     assert first.to_dict() == {"TABLES": "KITCHENWARE", "BEDS": "TEXTILES"}
+    # fitted on a third of the training receipts: the same categories come first
+    sampled = rg.ArtifactStore(tmp_path / "sampled")
+    scored = pr.addon_propensity(receipts, days, params=pr.AddonParams(max_train_rows=1800),
+                                 store=sampled)
+    assert sampled.current("ml_addon_propensity")[1]["fit_rows"] == 1800
+    assert len(scored) == n * 3
+    by_family = sampled.output("ml_addon_propensity", "by_family",
+                               pr.FAMILY_RECOMMENDATION_COLUMNS)
+    assert by_family[by_family.promote_rank == 1].set_index("anchor_family")[
+        "addon_category"].to_dict() == {"TABLES": "KITCHENWARE", "BEDS": "TEXTILES"}
     lifts = table.set_index(["anchor_family", "addon_category"])["model_lift"]
     assert lifts["TABLES", "KITCHENWARE"] == pytest.approx(2.2, abs=0.2)
     assert lifts["TABLES", "DECOR"] == pytest.approx(1.2, abs=0.15)

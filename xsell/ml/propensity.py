@@ -47,6 +47,7 @@ from xsell.ml.evaluation import (
     empty_frame,
     temporal_cutoff,
     threshold_metrics,
+    training_sample,
 )
 from xsell.ml.registry import ArtifactStore, compute_run_id, model_mode
 
@@ -193,6 +194,7 @@ class RestaurantParams:
     max_leaf_nodes: int = 15
     min_samples_leaf: int = 40
     permutation_repeats: int = 5
+    max_train_rows: int = 500_000
 
 
 RESTAURANT_NUMERIC = [
@@ -243,8 +245,9 @@ def restaurant_propensity(
         early_stopping=False,
         random_state=params.random_state,
     )
+    fit_rows = training_sample(len(train), params.max_train_rows, params.random_state)
     with threadpool_limits(1):
-        estimator.fit(_restaurant_matrix(train, families), y_train)
+        estimator.fit(_restaurant_matrix(train.iloc[fit_rows], families), y_train[fit_rows])
     rates = train.groupby("has_anchor")["has_restaurant_visit"].mean()
     baseline = {bool(k): float(v) for k, v in rates.items()}
     bundle = {"estimator": estimator, "families": families, "features": features,
@@ -283,7 +286,7 @@ def restaurant_propensity(
             "params": asdict(params),
             "train_start": train_window[0], "train_end": train_window[1],
             "test_start": test_window[0], "test_end": test_window[1],
-            "train_rows": len(train), "test_rows": len(test),
+            "train_rows": len(train), "test_rows": len(test), "fit_rows": int(fit_rows.size),
         },
     )
     return scored
@@ -331,7 +334,7 @@ def _restaurant_scores(frame: pd.DataFrame, bundle: dict, run_id: str, split) ->
 # sample, sklearn's max_samples): each of the repeats x features predictions costs a pass
 # of the boosted trees over them, which on a 10M-line store (170k test receipts) took
 # longer than fitting the model. Smaller test splits are used whole, as before.
-PERMUTATION_MAX_ROWS = 20_000
+PERMUTATION_MAX_ROWS = 10_000
 
 
 def _permutation_importances(estimator, scored, frame, families, features, params):
@@ -371,6 +374,7 @@ class AddonParams:
     regularization_c: float = 1.0
     min_positives: int = 30
     promote_top_k: int = 3
+    max_train_rows: int = 500_000
 
 
 class BasketEncoder:
@@ -456,21 +460,30 @@ def addon_propensity(
     is_train = split == "train"
     train = frame[is_train]
     encoder = BasketEncoder().fit(train)
-    X_train = encoder.transform(train)
+    # the models (and their F1 thresholds) learn from a fixed sample of the training
+    # receipts on a large store; the baselines count every training receipt
+    fit_rows = np.flatnonzero(is_train)[
+        training_sample(len(train), params.max_train_rows, params.random_state)
+    ]
+    X_fit = encoder.transform(frame.iloc[fit_rows])
     categories = sorted({c for cats in attached.items for c in cats})
     models, thresholds, baselines = {}, {}, {}
     family_key = CommaLists(frame["anchor_families"]).keys()
     for category in categories:
-        y = attached.contains(category)[is_train]
+        has_category = attached.contains(category)
+        y = has_category[is_train]
         if y.sum() < params.min_positives or (~y).sum() < params.min_positives:
             continue
-        campaign = on_campaign.contains(category)[is_train].astype(float)
+        y_fit = has_category[fit_rows]
+        if y_fit.all() or not y_fit.any():
+            continue
+        campaign = on_campaign.contains(category)[fit_rows].astype(float)
         model = LogisticRegression(C=params.regularization_c, max_iter=2000)
         with threadpool_limits(1):
-            model.fit(np.column_stack([X_train, campaign]), y)
+            model.fit(np.column_stack([X_fit, campaign]), y_fit)
         models[category] = model
-        thresholds[category] = best_f1_threshold(y, model.predict_proba(
-            np.column_stack([X_train, campaign]))[:, 1])
+        thresholds[category] = best_f1_threshold(y_fit, model.predict_proba(
+            np.column_stack([X_fit, campaign]))[:, 1])
         # training rate per anchor-family set, shrunk towards the overall rate by a prior
         # of BASELINE_PRIOR receipts (rare family combinations would otherwise say 0 or 1)
         groups = pd.Series(y).groupby(family_key[is_train])
@@ -501,6 +514,7 @@ def addon_propensity(
             "train_start": train_window[0], "train_end": train_window[1],
             "test_start": test_window[0], "test_end": test_window[1],
             "train_rows": int(is_train.sum()), "test_rows": int((~is_train).sum()),
+            "fit_rows": int(fit_rows.size),
         },
     )
     return scored

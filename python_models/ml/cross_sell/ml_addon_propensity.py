@@ -2,6 +2,7 @@
 regression per category, against the family-rate baseline
 (xsell.ml.propensity.addon_propensity)."""
 
+from xsell.frames import frame_of
 from xsell.ml.propensity import AddonParams, addon_propensity
 from xsell.ml.registry import artifact_store, params_from_config
 
@@ -13,6 +14,7 @@ def model(dbt, session):
     holdout_days = dbt.config.get("ml_holdout_days")
     cutoff_date = dbt.config.get("ml_cutoff_date")
     random_state = dbt.config.get("ml_random_state")
+    max_train_rows = dbt.config.get("ml_max_train_rows")
     regularization_c = dbt.config.get("addon_regularization_c")
     min_positives = dbt.config.get("addon_min_positives")
     promote_top_k = dbt.config.get("addon_promote_top_k")
@@ -21,9 +23,10 @@ def model(dbt, session):
         holdout_days=holdout_days, cutoff_date=cutoff_date, random_state=random_state,
         regularization_c=regularization_c, min_positives=min_positives,
         promote_top_k=promote_top_k,
+        max_train_rows=max_train_rows,
     )
     return addon_propensity(
-        dbt.ref("int_anchor_receipts_profiled").df(),
-        dbt.ref("int_addon_category_days_aggregated").df(),
+        frame_of(dbt.ref("int_anchor_receipts_profiled")),
+        frame_of(dbt.ref("int_addon_category_days_aggregated")),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
     )

@@ -1,6 +1,7 @@
 """KMeans segment, derived name and 2-D PCA coordinates of every customer at the chosen k
 (xsell.ml.segments.customer_segments)."""
 
+from xsell.frames import frame_of
 from xsell.ml.segments import customer_segments
 
 
@@ -8,7 +9,8 @@ def model(dbt, session):
     dbt.config(materialized="table")
     random_state = dbt.config.get("segment_random_state")
     return customer_segments(
-        dbt.ref("int_customers_summarised").df(),
-        dbt.ref("ml_segment_selection").df(),
+        frame_of(dbt.ref("int_customers_summarised")),
+        frame_of(dbt.ref("ml_segment_selection")),
         random_state=int(random_state),
+        fit_sample=int(dbt.config.get("segment_fit_sample")),
     )

@@ -1,6 +1,7 @@
 """Silhouette, Davies-Bouldin and inertia of KMeans for each k in the configured range,
 and the chosen k (xsell.ml.segments.segment_selection)."""
 
+from xsell.frames import frame_of
 from xsell.ml.segments import segment_selection
 
 
@@ -11,9 +12,10 @@ def model(dbt, session):
     random_state = dbt.config.get("segment_random_state")
     sample = dbt.config.get("segment_silhouette_sample")
     return segment_selection(
-        dbt.ref("int_customers_summarised").df(),
+        frame_of(dbt.ref("int_customers_summarised")),
         k_min=int(k_min),
         k_max=int(k_max),
         random_state=int(random_state),
         silhouette_sample=int(sample),
+        fit_sample=int(dbt.config.get("segment_fit_sample")),
     )
