@@ -11,14 +11,51 @@ only faster and smaller.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 
-def frame_of(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
-    """The rows of ``relation`` as ``relation.df()`` gives them, read through Arrow."""
-    return arrow_frame(relation.to_arrow_table())
+def frame_of(
+    relation: duckdb.DuckDBPyRelation, *, categorical: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The rows of ``relation`` as ``relation.df()`` gives them, read through Arrow.
+
+    ``categorical``: text columns to return as pandas categoricals instead, categories
+    sorted (nulls stay null): for ids repeated on many rows, one string per distinct id
+    and an integer code per row. DuckDB computes the codes (the distinct values, sorted
+    and numbered, joined back), so no string per row reaches Python at all.
+    """
+    if not categorical:
+        return arrow_frame(relation.to_arrow_table())
+    columns = list(relation.columns)
+    missing = [name for name in categorical if name not in columns]
+    if missing:
+        raise KeyError(f"no column(s) {missing} to read as categorical; columns are {columns}")
+    source = "xsell_frame_source"
+    keys = {name: f"xsell_codes_{position}" for position, name in enumerate(categorical)}
+    select = ", ".join(
+        f'coalesce({keys[c]}.code, -1) as "{c}"' if c in keys else f'{source}."{c}"'
+        for c in columns
+    )
+    joins = " ".join(
+        f'left join (select value, (row_number() over (order by value) - 1)::bigint as code '
+        f'from (select distinct "{c}" as value from {source} where "{c}" is not null)) '
+        f'as {key} on {source}."{c}" = {key}.value'
+        for c, key in keys.items()
+    )
+    frame = arrow_frame(
+        relation.query(source, f"select {select} from {source} {joins}").to_arrow_table()
+    )
+    for c in categorical:
+        values = relation.query(
+            source, f'select distinct "{c}" from {source} where "{c}" is not null order by 1'
+        ).fetchall()
+        categories = pd.Index([str(row[0]) for row in values], dtype=object)
+        frame[c] = pd.Categorical.from_codes(frame[c].to_numpy(), categories=categories)
+    return frame
 
 
 def arrow_frame(table: pa.Table) -> pd.DataFrame:

@@ -48,3 +48,19 @@ def test_frame_of_keeps_the_column_order_and_names():
     got = frame_of(con.sql("select 1 as b, 'x' as a, 2 as c"))
     assert list(got.columns) == ["b", "a", "c"]
     assert got.iloc[0].tolist() == [1, "x", 2]
+
+
+def test_frame_of_reads_chosen_text_columns_as_categoricals():
+    con = duckdb.connect()
+    query = ("select 'r' || (i // 2) as receipt, case when i % 3 > 0 then 'c' || (i % 3) end "
+             "as customer, i from range(6) as t(i) order by i")
+    got = frame_of(con.sql(query), categorical=["receipt", "customer"])
+    plain = con.sql(query).df()
+    assert isinstance(got["receipt"].dtype, pd.CategoricalDtype)
+    assert got["receipt"].cat.categories.size == 3  # one string per distinct id
+    assert got["receipt"].astype(str).tolist() == plain["receipt"].tolist()
+    assert got["customer"].isna().tolist() == plain["customer"].isna().tolist()
+    assert got["customer"].dropna().astype(str).tolist() == plain["customer"].dropna().tolist()
+    pd.testing.assert_series_equal(got["i"], plain["i"])
+    with pytest.raises(KeyError, match="nope"):
+        frame_of(con.sql(query), categorical=["nope"])

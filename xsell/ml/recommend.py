@@ -185,7 +185,8 @@ class Catalogue:
         return self.product_ids.size
 
     def positions(self, product_ids) -> np.ndarray:
-        return pd.Index(self.product_ids).get_indexer(pd.Series(product_ids).astype(str))
+        """Catalogue positions of product ids (-1 = not in the catalogue)."""
+        return _positions(pd.Series(product_ids), pd.Index(self.product_ids))
 
 
 def catalogue_of(products: pd.DataFrame) -> Catalogue:
@@ -201,16 +202,38 @@ def catalogue_of(products: pd.DataFrame) -> Catalogue:
     )
 
 
+def _categorical(values: pd.Series) -> pd.Categorical:
+    """Text ids as a categorical of the ids present, categories sorted (null stays null):
+    a small code per row instead of a string, and sorting or grouping by it is by the
+    ids' order. A categorical input is recoded without making a string per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        names = np.asarray(values.cat.categories.astype(str), dtype=object)
+        used = np.unique(codes[codes >= 0])
+        order = np.argsort(names[used], kind="stable")
+        recode = np.full(names.size, -1, dtype=np.int64)
+        recode[used[order]] = np.arange(used.size)
+        codes = np.where(codes >= 0, recode[np.maximum(codes, 0)], -1)
+        categories = pd.Index(names[used[order]], dtype=object)
+        return pd.Categorical.from_codes(codes, categories=categories)
+    codes, uniques = pd.factorize(values.astype("string"), sort=True, use_na_sentinel=True)
+    categories = pd.Index(np.asarray(uniques, dtype=object), dtype=object)
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
 def prepare_lines(baskets: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     """Basket rows with the product's catalogue position (``item``), dates normalised,
-    in a deterministic order; products outside the catalogue are dropped."""
+    in a deterministic order; products outside the catalogue are dropped.
+
+    ``receipt_id`` becomes an integer (its rank among the receipt ids: only equality and
+    order are used), ``customer_id`` and ``store_id`` categoricals of the ids: a 10M-line
+    store holds 9.5M basket rows, whose strings would cost gigabytes as Python objects.
+    """
     frame = pd.DataFrame(
         {
-            "receipt_id": baskets["receipt_id"].astype(str).to_numpy(dtype=object),
-            "customer_id": baskets["customer_id"].astype("string").to_numpy(
-                dtype=object, na_value=None
-            ),
-            "store_id": baskets["store_id"].astype(str).to_numpy(dtype=object),
+            "receipt_id": _categorical(baskets["receipt_id"]).codes.astype(np.int64),
+            "customer_id": _categorical(baskets["customer_id"]),
+            "store_id": _categorical(baskets["store_id"]),
             "sold_date": pd.to_datetime(baskets["sold_date"]).dt.normalize().to_numpy(),
             "item": catalogue.positions(baskets["product_id"]),
         }
@@ -219,6 +242,25 @@ def prepare_lines(baskets: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     return frame.sort_values(["sold_date", "receipt_id", "item"], kind="stable").reset_index(
         drop=True
     )
+
+
+def _unique_ids(customers: pd.Series) -> np.ndarray:
+    """The distinct non-null customer ids of a column, sorted, as an object array."""
+    present = customers.dropna()
+    if isinstance(present.dtype, pd.CategoricalDtype):
+        used = np.unique(present.cat.codes.to_numpy())
+        return present.cat.categories.to_numpy(dtype=object)[used]
+    return np.sort(present.astype(str).unique().astype(object))
+
+
+def _positions(ids: pd.Series, index: pd.Index) -> np.ndarray:
+    """Positions in ``index`` (-1 = absent or null) of a column of ids, compared as text,
+    looked up once per distinct id when the column is categorical."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        found = index.get_indexer(ids.cat.categories.astype(str))
+        codes = ids.cat.codes.to_numpy()
+        return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
+    return index.get_indexer(ids.astype(str))
 
 
 def _decay(dates, as_of: pd.Timestamp, half_life: float) -> np.ndarray:
@@ -405,9 +447,11 @@ def repeatability(
     if visits.empty:
         return lift, np.zeros(n_items, dtype=bool)
     visits = visits.sort_values(["customer_id", "sold_date"], kind="stable")
-    visits["later"] = visits.groupby("customer_id").cumcount(ascending=False)
+    visits["later"] = visits.groupby("customer_id", observed=True).cumcount(ascending=False)
     q = np.bincount(days["item"], minlength=n_items) / len(visits)
-    bought = days.groupby(["customer_id", "item"], sort=False)["sold_date"].agg(["min", "count"])
+    bought = days.groupby(["customer_id", "item"], sort=False, observed=True)["sold_date"].agg(
+        ["min", "count"]
+    )
     bought = bought.reset_index().merge(
         visits.rename(columns={"sold_date": "min"}), on=["customer_id", "min"]
     )
@@ -459,7 +503,7 @@ def member_state(
     index = pd.Index(ids)
     U, P = ids.size, catalogue.size
     past = lines[(lines["sold_date"] < components.as_of) & lines["customer_id"].notna()]
-    user = index.get_indexer(past["customer_id"])
+    user = _positions(past["customer_id"], index)
     past, user = past[user >= 0], user[user >= 0]
     days = pd.DataFrame(
         {"u": user, "i": past["item"].to_numpy(), "d": past["sold_date"].to_numpy()}
@@ -484,10 +528,17 @@ def member_state(
         last_anchor["u"].to_numpy()[family >= 0], family[family >= 0],
         (U, components.families.size),
     )
+    # the store of most of the member's receipts (ties: the first store id), as its
+    # position in components.store_ids (-1: a store the components do not know)
+    store = past["store_id"]
+    if isinstance(store.dtype, pd.CategoricalDtype):
+        known = pd.Index(components.store_ids).get_indexer(store.cat.categories)
+        codes = store.cat.codes.to_numpy()
+        position = np.where(codes >= 0, known[np.maximum(codes, 0)], -1)
+    else:
+        position = pd.Index(components.store_ids).get_indexer(store)
     stores = (
-        pd.DataFrame(
-            {"u": user, "s": past["store_id"].to_numpy(), "r": past["receipt_id"].to_numpy()}
-        )
+        pd.DataFrame({"u": user, "s": position, "r": past["receipt_id"].to_numpy()})
         .drop_duplicates(["u", "r"])
         .groupby(["u", "s"], as_index=False)
         .size()
@@ -495,7 +546,7 @@ def member_state(
         .drop_duplicates("u")
     )
     home = np.full(U, -1)
-    home[stores["u"].to_numpy()] = pd.Index(components.store_ids).get_indexer(stores["s"])
+    home[stores["u"].to_numpy()] = stores["s"].to_numpy()
     has_history = np.zeros(U, dtype=bool)
     has_history[np.unique(user)] = True
     return MemberState(
@@ -572,13 +623,13 @@ def fit_ranker(
     if window.empty or components.receipts == 0:
         return popularity_ranker()
     rng = np.random.default_rng(params.random_state)
-    buyers = np.sort(window["customer_id"].unique())
+    buyers = _unique_ids(window["customer_id"])
     if buyers.size > params.ranker_members:
         buyers = np.sort(rng.choice(buyers, params.ranker_members, replace=False))
     state = member_state(lines, buyers, components, catalogue, params)
     window = window[window["customer_id"].isin(buyers)]
     labels = _binary(
-        pd.Index(state.customer_ids).get_indexer(window["customer_id"]), window["item"],
+        _positions(window["customer_id"], pd.Index(state.customer_ids)), window["item"],
         (state.size, catalogue.size),
     )
     pool = np.zeros(catalogue.size, dtype=bool)
@@ -698,9 +749,9 @@ def evaluate(
         return pd.DataFrame()
     window = (cutoff, lines["sold_date"].max())
     train = (lines["sold_date"].min(), cutoff - pd.Timedelta(days=1))
-    state = member_state(lines, test["customer_id"].unique(), components, catalogue, params)
+    state = member_state(lines, _unique_ids(test["customer_id"]), components, catalogue, params)
     relevant = _binary(
-        pd.Index(state.customer_ids).get_indexer(test["customer_id"]), test["item"],
+        _positions(test["customer_id"], pd.Index(state.customer_ids)), test["item"],
         (state.size, catalogue.size),
     )
     popular = _popularity_lists(components.pop_count, k, 1)[0]
@@ -876,7 +927,7 @@ def recommendations(
         lines = prepare_lines(baskets, catalogue)
         as_of = lines["sold_date"].max() + pd.Timedelta(days=1)
         components = replace(bundle["components"], as_of=as_of)
-        member_ids |= set(lines["customer_id"].dropna().unique())
+        member_ids |= set(_unique_ids(lines["customer_id"]))
         table = _member_table(
             member_state(lines, member_ids, components, catalogue, params),
             components, catalogue, ranker, params,
@@ -887,7 +938,7 @@ def recommendations(
     run_id = compute_run_id(MODEL, params.as_dict(), baskets, products, members)
     catalogue = catalogue_of(products)
     lines = prepare_lines(baskets, catalogue)
-    member_ids |= set(lines["customer_id"].dropna().unique())
+    member_ids |= set(_unique_ids(lines["customer_id"]))
     if lines.empty:
         store.save(MODEL, run_id, {"outputs": {}, "components": None}, {"status": "no purchases"})
         return empty_frame(RECOMMENDATION_COLUMNS)

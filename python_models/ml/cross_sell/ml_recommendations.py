@@ -27,7 +27,8 @@ def model(dbt, session):
         repeat_min_lift=repeat_min_lift, repeat_min_expected=repeat_min_expected,
     )
     return recommendations(
-        frame_of(dbt.ref("int_receipt_products_listed")),
+        frame_of(dbt.ref("int_receipt_products_listed"),
+                 categorical=["receipt_id", "customer_id", "store_id", "product_id"]),
         frame_of(dbt.ref("int_products_classified")),
         frame_of(dbt.ref("int_customers_profiled").project("customer_id")),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
