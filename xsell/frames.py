@@ -78,3 +78,10 @@ def arrow_frame(table: pa.Table) -> pd.DataFrame:
         return pd.DataFrame(index=pd.RangeIndex(len(table)))
     frame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return frame[table.column_names]
+
+
+def to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A Python model's result as an Arrow table for dbt-duckdb to write: categorical
+    text becomes Arrow dictionary text, which DuckDB stores as VARCHAR (a pandas
+    categorical would become an ENUM), Arrow-backed columns pass without a copy."""
+    return pa.Table.from_pandas(frame, preserve_index=False)

@@ -64,3 +64,21 @@ def test_frame_of_reads_chosen_text_columns_as_categoricals():
     pd.testing.assert_series_equal(got["i"], plain["i"])
     with pytest.raises(KeyError, match="nope"):
         frame_of(con.sql(query), categorical=["nope"])
+
+
+def test_to_arrow_writes_categorical_text_as_varchar_and_arrow_dates_as_date():
+    from xsell.frames import to_arrow
+    from xsell.ml.evaluation import DATE_DTYPE
+
+    frame = pd.DataFrame({
+        "id": pd.Categorical.from_codes([0, 1, 0, -1], categories=["a", "b"]),
+        "day": pd.array([pd.Timestamp("2025-01-02").date()] * 4, dtype=DATE_DTYPE),
+        "value": [1.0, 2.0, 3.0, 4.0],
+    })
+    con = duckdb.connect()
+    con.register("result", to_arrow(frame))
+    con.execute("create table t as select * from result")
+    assert [row[:2] for row in con.execute("describe t").fetchall()] == [
+        ("id", "VARCHAR"), ("day", "DATE"), ("value", "DOUBLE")]
+    assert con.execute("select id from t order by value").fetchall() == [
+        ("a",), ("b",), ("a",), (None,)]

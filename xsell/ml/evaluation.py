@@ -40,6 +40,7 @@ __all__ = [
 
 DATE = "date"  # marker for columns stored as datetime.date (DuckDB DATE)
 _EMPTY_DATE = pd.ArrowDtype(pa.date32())  # what an empty DATE column is typed as
+DATE_DTYPE = _EMPTY_DATE  # Arrow dates: DuckDB stores them as DATE, 4 bytes a row
 
 METRIC_COLUMNS = {
     "run_id": "str",
@@ -99,14 +100,33 @@ def to_date(values) -> pd.Series:
     return pd.Series(table[codes], index=series.index, dtype=object)
 
 
+def text_at(values, rows: np.ndarray) -> pd.Categorical:
+    """Text ``values`` at positions ``rows``, as a categorical of the distinct values: a
+    column repeating a few ids over millions of rows holds each id once."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    categories = pd.Index(np.asarray(uniques, dtype=object).astype(str), dtype=object)
+    return pd.Categorical.from_codes(codes[np.asarray(rows)], categories=categories)
+
+
 def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Select and type the declared columns (dates as datetime.date)."""
+    """Select and type the declared columns (dates as datetime.date). A text column that
+    is a categorical stays one, with text categories: a table of tens of millions of rows
+    repeats a few ids (xsell.frames.to_arrow writes it as Arrow dictionary text, which
+    DuckDB stores as VARCHAR). A date column already in Arrow dates stays as it is."""
     out = pd.DataFrame(index=frame.index)
     for name, dtype in columns.items():
+        values = frame[name]
         if dtype == DATE:
-            out[name] = to_date(frame[name]) if len(frame) else pd.Series(dtype=_EMPTY_DATE)
+            if not len(frame):
+                out[name] = pd.Series(dtype=_EMPTY_DATE)
+            elif values.dtype == _EMPTY_DATE:
+                out[name] = values
+            else:
+                out[name] = to_date(values)
+        elif dtype == "str" and isinstance(values.dtype, pd.CategoricalDtype):
+            out[name] = values.cat.rename_categories(values.cat.categories.astype(str))
         else:
-            out[name] = frame[name].astype(dtype)
+            out[name] = values.astype(dtype)
     return out.reset_index(drop=True)
 
 

@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from xsell.ml.evaluation import (
     DATE,
+    DATE_DTYPE,
     IMPORTANCE_COLUMNS,
     MetricRows,
     best_f1_threshold,
@@ -46,7 +47,9 @@ from xsell.ml.evaluation import (
     conform,
     empty_frame,
     temporal_cutoff,
+    text_at,
     threshold_metrics,
+    to_date,
     training_sample,
 )
 from xsell.ml.registry import ArtifactStore, compute_run_id, model_mode
@@ -544,16 +547,30 @@ def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.Dat
             by_key.fillna(baseline["overall"]).to_numpy(float)[families.codes]
         )
         is_predicted.append(p >= bundle["thresholds"][category])
-    out = frame[["receipt_id", "store_id", "sold_date", "anchor_families"]].take(
-        np.tile(np.arange(n), len(categories))
-    ).reset_index(drop=True)
-    out["split"] = np.tile(np.asarray(split), len(categories)) if np.ndim(split) else split
-    out["addon_category"] = np.repeat(np.array(categories, dtype=object), n)
+    # text columns as categoricals over the n receipts (or the categories): each value
+    # is stored once, not once per category, and sold_date as Arrow dates
+    rows = np.tile(np.arange(n), len(categories))
+    out = pd.DataFrame(
+        {
+            name: text_at(frame[name], rows)
+            for name in ("receipt_id", "store_id", "anchor_families")
+        }
+    )
+    dates = pd.Series(
+        pd.array(to_date(frame["sold_date"]), dtype=DATE_DTYPE).take(rows), dtype=DATE_DTYPE
+    )
+    out.insert(2, "sold_date", dates)
+    out["split"] = text_at(pd.Series(np.broadcast_to(np.asarray(split, dtype=object), n)), rows)
+    out["addon_category"] = pd.Categorical.from_codes(
+        np.repeat(np.arange(len(categories)), n), categories=pd.Index(categories, dtype=object)
+    )
     out["is_attached"] = np.concatenate(is_attached)
     out["probability"] = np.concatenate(probability)
     out["baseline_probability"] = np.concatenate(baseline_probability)
     out["is_predicted"] = np.concatenate(is_predicted)
-    out["run_id"] = run_id
+    out["run_id"] = pd.Categorical.from_codes(
+        np.zeros(len(rows), dtype=np.int8), categories=pd.Index([run_id], dtype=object)
+    )
     return conform(out, ADDON_COLUMNS)
 
 

@@ -71,12 +71,14 @@ from threadpoolctl import threadpool_limits
 
 from xsell.ml.evaluation import (
     DATE,
+    DATE_DTYPE,
     IMPORTANCE_COLUMNS,
     MetricRows,
     conform,
     empty_frame,
     ranking_metrics,
     temporal_cutoff,
+    text_at,
 )
 from xsell.ml.registry import ArtifactStore, compute_run_id, model_mode
 
@@ -867,20 +869,20 @@ def _member_table(state, components, catalogue, ranker, params) -> pd.DataFrame:
     items, scores, reasons = recommend(state, components, ranker, params.top_n)
     users, ranks = np.nonzero(items >= 0)
     chosen = items[users, ranks]
+    as_of = (components.as_of - pd.Timedelta(days=1)).date()
+    # text as categoricals: ten rows per member repeat its id and a catalogue's names
     return pd.DataFrame(
         {
-            "customer_id": state.customer_ids[users],
+            "customer_id": text_at(state.customer_ids, users),
             "recommendation_rank": ranks + 1,
-            "product_id": catalogue.product_ids[chosen],
-            "product_name": catalogue.names[chosen],
-            "category": catalogue.categories[chosen],
+            "product_id": text_at(catalogue.product_ids, chosen),
+            "product_name": text_at(catalogue.names, chosen),
+            "category": text_at(catalogue.categories, chosen),
             "score": scores[users, ranks],
-            "reason": np.asarray([REASONS[s] for s in SIGNALS], dtype=object)[
-                reasons[users, ranks]
-            ],
+            "reason": text_at([REASONS[s] for s in SIGNALS], reasons[users, ranks]),
             "is_repeat_purchase": np.asarray(state.bought[users, chosen]).ravel() > 0,
             "is_cold_start": ~state.has_history[users],
-            "as_of_date": components.as_of - pd.Timedelta(days=1),
+            "as_of_date": pd.array([as_of], dtype=DATE_DTYPE).take(np.zeros_like(users)),
         }
     )
 
@@ -956,7 +958,7 @@ def recommendations(
         member_state(lines, member_ids, components, catalogue, params),
         components, catalogue, ranker, params,
     )
-    table["run_id"] = run_id
+    table["run_id"] = text_at([run_id], np.zeros(len(table), dtype=np.int64))
     anchors = anchor_recommendations(components, catalogue, params.top_n)
     anchors["run_id"] = run_id
     outputs = {

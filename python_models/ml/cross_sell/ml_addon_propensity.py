@@ -2,7 +2,7 @@
 regression per category, against the family-rate baseline
 (xsell.ml.propensity.addon_propensity)."""
 
-from xsell.frames import frame_of
+from xsell.frames import frame_of, to_arrow
 from xsell.ml.propensity import AddonParams, addon_propensity
 from xsell.ml.registry import artifact_store, params_from_config
 
@@ -25,8 +25,9 @@ def model(dbt, session):
         promote_top_k=promote_top_k,
         max_train_rows=max_train_rows,
     )
-    return addon_propensity(
+    # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
+    return to_arrow(addon_propensity(
         frame_of(dbt.ref("int_anchor_receipts_profiled")),
         frame_of(dbt.ref("int_addon_category_days_aggregated")),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
-    )
+    ))

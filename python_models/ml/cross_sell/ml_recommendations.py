@@ -2,7 +2,7 @@
 complete-the-room and repeat signals weighed by a ranker learnt before the holdout
 (xsell.ml.recommend.recommendations)."""
 
-from xsell.frames import frame_of
+from xsell.frames import frame_of, to_arrow
 from xsell.ml.recommend import RecommenderParams, recommendations
 from xsell.ml.registry import artifact_store, params_from_config
 
@@ -26,10 +26,11 @@ def model(dbt, session):
         top_n=top_n, validation_days=validation_days, half_life_days=half_life_days,
         repeat_min_lift=repeat_min_lift, repeat_min_expected=repeat_min_expected,
     )
-    return recommendations(
+    # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
+    return to_arrow(recommendations(
         frame_of(dbt.ref("int_receipt_products_listed"),
                  categorical=["receipt_id", "customer_id", "store_id", "product_id"]),
         frame_of(dbt.ref("int_products_classified")),
         frame_of(dbt.ref("int_customers_profiled").project("customer_id")),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
-    )
+    ))
