@@ -722,3 +722,14 @@ def test_score_mode_reuses_the_saved_models(build, tmp_path):
         splits = set(scored.execute("select distinct split from ml.ml_restaurant_propensity")
                      .fetchall())
         assert splits == {("score",)}
+
+
+def test_addon_probability_equals_sklearn_predict_proba():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    campaign = (rng.random(400) < 0.3).astype(float)
+    y = (X[:, 0] + campaign + rng.normal(size=400)) > 0.5
+    model = pr.LogisticRegression().fit(np.column_stack([X, campaign]), y)
+    expected = model.predict_proba(np.column_stack([X, campaign]))[:, 1]
+    np.testing.assert_allclose(pr._logistic_probability(model, X, campaign), expected,
+                               rtol=1e-12, atol=1e-15)

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
@@ -537,8 +538,7 @@ def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.Dat
     probability, is_attached, baseline_probability, is_predicted = [], [], [], []
     for category, model in models.items():
         campaign = on_campaign.contains(category).astype(float)
-        with threadpool_limits(1):
-            p = model.predict_proba(np.column_stack([X, campaign]))[:, 1]
+        p = _logistic_probability(model, X, campaign)
         baseline = bundle["baselines"][category]
         by_key = pd.Series(family_keys, dtype=object).map(baseline["by_family"])
         probability.append(p)
@@ -572,6 +572,15 @@ def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.Dat
         np.zeros(len(rows), dtype=np.int8), categories=pd.Index([run_id], dtype=object)
     )
     return conform(out, ADDON_COLUMNS)
+
+
+def _logistic_probability(model, X: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """``model.predict_proba(np.column_stack([X, last]))[:, 1]`` of a binary logistic
+    regression, without copying X (1.3M anchor receipts x 60 features at 10M lines)."""
+    coef = model.coef_.ravel()
+    with threadpool_limits(1):
+        logit = X @ coef[:-1] + last * coef[-1] + model.intercept_[0]
+    return special.expit(logit)
 
 
 def _addon_metrics(scored, thresholds, train_window, test_window) -> MetricRows:

@@ -443,25 +443,39 @@ def repeatability(
     neither has ``repeat_min_expected`` expected re-purchases; repeatable = lift >=
     ``repeat_min_lift``.
     """
-    days = member_lines[["customer_id", "sold_date", "item"]].drop_duplicates()
-    visits = days[["customer_id", "sold_date"]].drop_duplicates()
     lift = np.full(n_items, np.nan)
-    if visits.empty:
+    member_lines = member_lines[member_lines["customer_id"].notna()]
+    if member_lines.empty:
         return lift, np.zeros(n_items, dtype=bool)
-    visits = visits.sort_values(["customer_id", "sold_date"], kind="stable")
-    visits["later"] = visits.groupby("customer_id", observed=True).cumcount(ascending=False)
-    q = np.bincount(days["item"], minlength=n_items) / len(visits)
-    bought = days.groupby(["customer_id", "item"], sort=False, observed=True)["sold_date"].agg(
-        ["min", "count"]
-    )
-    bought = bought.reset_index().merge(
-        visits.rename(columns={"sold_date": "min"}), on=["customer_id", "min"]
-    )
-    bought = bought[bought["later"] > 0]
-    items = bought["item"].to_numpy()
-    chance = 1 - np.power(1 - q[items], bought["later"].to_numpy())
+    # integer keys instead of frames: a 10M-line store has 6M member lines
+    customers = member_lines["customer_id"]
+    if isinstance(customers.dtype, pd.CategoricalDtype):
+        user = customers.cat.codes.to_numpy().astype(np.int64)
+    else:
+        user = pd.factorize(customers)[0].astype(np.int64)
+    day = pd.to_datetime(member_lines["sold_date"]).to_numpy().astype("datetime64[D]")
+    day = (day - day.min()).astype(np.int64)
+    n_days = int(day.max()) + 1
+    # distinct (member, day, product), sorted by member, day, product
+    days = np.unique((user * n_days + day) * n_items + member_lines["item"].to_numpy())
+    day_user, item = np.divmod(days, n_items)
+    # distinct (member, day) visits, sorted; later = the member's visits after this one
+    visits = np.unique(day_user)
+    visit_user = visits // n_days
+    _, first, count = np.unique(visit_user, return_index=True, return_counts=True)
+    later = np.repeat(first + count, count) - np.arange(visits.size) - 1
+    q = np.bincount(item, minlength=n_items) / visits.size
+    # per (member, product): first day and number of days bought
+    pair = (day_user // n_days) * n_items + item
+    order = np.argsort(pair, kind="stable")  # days are sorted by day within a pair
+    pairs, start, days_bought = np.unique(pair[order], return_index=True, return_counts=True)
+    first_visit = day_user[order][start]
+    later_of_pair = later[np.searchsorted(visits, first_visit)]
+    keep = later_of_pair > 0
+    items = (pairs % n_items)[keep]
+    chance = 1 - np.power(1 - q[items], later_of_pair[keep])
     expected = np.bincount(items, weights=chance, minlength=n_items)
-    observed = np.bincount(items, weights=(bought["count"] >= 2), minlength=n_items)
+    observed = np.bincount(items, weights=(days_bought[keep] >= 2), minlength=n_items)
     m = params.repeat_min_expected
     enough = expected >= m
     lift[enough] = observed[enough] / expected[enough]
