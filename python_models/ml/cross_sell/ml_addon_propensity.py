@@ -5,6 +5,7 @@ regression per category, against the family-rate baseline
 from xsell.frames import frame_of, to_arrow
 from xsell.ml.propensity import AddonParams, addon_propensity
 from xsell.ml.registry import artifact_store, params_from_config
+from xsell.ml.resources import one_large_model_at_a_time, row_count
 
 
 def model(dbt, session):
@@ -25,9 +26,11 @@ def model(dbt, session):
         promote_top_k=promote_top_k,
         max_train_rows=max_train_rows,
     )
-    # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
-    return to_arrow(addon_propensity(
-        frame_of(dbt.ref("int_anchor_receipts_profiled")),
-        frame_of(dbt.ref("int_addon_category_days_aggregated")),
-        params=params, store=artifact_store(session, artifact_dir), mode=mode,
-    ))
+    source = dbt.ref("int_anchor_receipts_profiled")
+    with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
+        # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
+        return to_arrow(addon_propensity(
+            frame_of(source),
+            frame_of(dbt.ref("int_addon_category_days_aggregated")),
+            params=params, store=artifact_store(session, artifact_dir), mode=mode,
+        ))

@@ -5,6 +5,7 @@ complete-the-room and repeat signals weighed by a ranker learnt before the holdo
 from xsell.frames import frame_of, to_arrow
 from xsell.ml.recommend import RecommenderParams, recommendations
 from xsell.ml.registry import artifact_store, params_from_config
+from xsell.ml.resources import one_large_model_at_a_time, row_count
 
 
 def model(dbt, session):
@@ -26,11 +27,13 @@ def model(dbt, session):
         top_n=top_n, validation_days=validation_days, half_life_days=half_life_days,
         repeat_min_lift=repeat_min_lift, repeat_min_expected=repeat_min_expected,
     )
-    # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
-    return to_arrow(recommendations(
-        frame_of(dbt.ref("int_receipt_products_listed"),
-                 categorical=["receipt_id", "customer_id", "store_id", "product_id"]),
-        frame_of(dbt.ref("int_products_classified")),
-        frame_of(dbt.ref("int_customers_profiled").project("customer_id")),
-        params=params, store=artifact_store(session, artifact_dir), mode=mode,
-    ))
+    source = dbt.ref("int_receipt_products_listed")
+    with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
+        # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
+        return to_arrow(recommendations(
+            frame_of(source,
+                     categorical=["receipt_id", "customer_id", "store_id", "product_id"]),
+            frame_of(dbt.ref("int_products_classified")),
+            frame_of(dbt.ref("int_customers_profiled").project("customer_id")),
+            params=params, store=artifact_store(session, artifact_dir), mode=mode,
+        ))
