@@ -12,8 +12,9 @@ def model(dbt, session):
     max_len = dbt.config.get("max_itemset_length")
     source = dbt.ref("int_basket_items")
     with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
-        return itemsets_by_level(
+        result = itemsets_by_level(
             frame_of(source),
             min_support={"category": float(min_support), "product": float(product_min_support)},
             max_len=int(max_len),
         )
+    return result

@@ -29,8 +29,9 @@ def model(dbt, session):
     source = dbt.ref("int_anchor_receipts_profiled")
     with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
         # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
-        return to_arrow(addon_propensity(
+        result = to_arrow(addon_propensity(
             frame_of(source),
             frame_of(dbt.ref("int_addon_category_days_aggregated")),
             params=params, store=artifact_store(session, artifact_dir), mode=mode,
         ))
+    return result

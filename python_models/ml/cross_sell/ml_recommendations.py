@@ -30,10 +30,11 @@ def model(dbt, session):
     source = dbt.ref("int_receipt_products_listed")
     with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
         # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
-        return to_arrow(recommendations(
+        result = to_arrow(recommendations(
             frame_of(source,
                      categorical=["receipt_id", "customer_id", "store_id", "product_id"]),
             frame_of(dbt.ref("int_products_classified")),
             frame_of(dbt.ref("int_customers_profiled").project("customer_id")),
             params=params, store=artifact_store(session, artifact_dir), mode=mode,
         ))
+    return result

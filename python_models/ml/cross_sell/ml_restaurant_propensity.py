@@ -23,7 +23,8 @@ def model(dbt, session):
     )
     source = dbt.ref("int_member_receipts_profiled")
     with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
-        return restaurant_propensity(
+        result = restaurant_propensity(
             frame_of(source),
             params=params, store=artifact_store(session, artifact_dir), mode=mode,
         )
+    return result

@@ -15,7 +15,7 @@ def model(dbt, session):
     profiles = dbt.ref("int_customers_profiled").project("customer_id, household_size, distance_km")
     source = dbt.ref("int_customer_days_aggregated")
     with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
-        return clv_holdout_metrics(
+        result = clv_holdout_metrics(
             frame_of(source),
             frame_of(profiles),
             frame_of(dbt.ref("ml_clv_parameters")),
@@ -23,3 +23,4 @@ def model(dbt, session):
             random_state=int(random_state),
             run_id=get_invocation_id(),
         )
+    return result

@@ -14,10 +14,11 @@ def model(dbt, session):
     penalizer = dbt.config.get("clv_penalizer")
     source = dbt.ref("int_customer_days_aggregated")
     with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
-        return clv_parameters(
+        result = clv_parameters(
             frame_of(dbt.ref("int_customers_summarised")),
             frame_of(source),
             holdout_days=int(holdout_days),
             penalizer=float(penalizer),
             run_id=get_invocation_id(),
         )
+    return result
