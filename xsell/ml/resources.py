@@ -2,11 +2,12 @@
 
 dbt builds XSELL_THREADS models at once, all in one process. Two Python models that each
 hold a large store's frames add up: at 10M lines the recommender (9.5M basket rows) and
-the add-on propensity (15.2M scored rows) together took the build to 6.6 GiB. A model
-whose main input has at least ``ml_exclusive_rows`` rows (dbt var) therefore runs inside
-:func:`one_large_model_at_a_time`: large models wait for each other, while small ones
-(and SQL models) run alongside. Below the threshold nothing waits, so a store of a few
-hundred thousand lines builds as before.
+the add-on propensity (15.2M scored rows) together took the build to 6.6 GiB. The models
+that hold row-level frames of that size (fct_frequent_itemsets, ml_recommendations,
+ml_addon_propensity) therefore run inside :func:`one_large_model_at_a_time` when their
+main input has at least ``ml_exclusive_rows`` rows (dbt var): they wait for each other,
+while the other models (SQL, and Python models on aggregates) run alongside. Below the
+threshold nothing waits, so a store of a few hundred thousand lines builds as before.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ has-anchor baseline (xsell.ml.propensity.restaurant_propensity)."""
 from xsell.frames import frame_of
 from xsell.ml.propensity import RestaurantParams, restaurant_propensity
 from xsell.ml.registry import artifact_store, params_from_config
-from xsell.ml.resources import one_large_model_at_a_time, row_count
 
 
 def model(dbt, session):
@@ -21,10 +20,7 @@ def model(dbt, session):
         holdout_days=holdout_days, cutoff_date=cutoff_date, random_state=random_state,
         max_train_rows=max_train_rows,
     )
-    source = dbt.ref("int_member_receipts_profiled")
-    with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
-        result = restaurant_propensity(
-            frame_of(source),
-            params=params, store=artifact_store(session, artifact_dir), mode=mode,
-        )
-    return result
+    return restaurant_propensity(
+        frame_of(dbt.ref("int_member_receipts_profiled")),
+        params=params, store=artifact_store(session, artifact_dir), mode=mode,
+    )

@@ -5,7 +5,6 @@ from dbt_common.invocation import get_invocation_id
 
 from xsell.frames import frame_of
 from xsell.ml.customer_value import clv_holdout_metrics
-from xsell.ml.resources import one_large_model_at_a_time, row_count
 
 
 def model(dbt, session):
@@ -13,14 +12,11 @@ def model(dbt, session):
     holdout_days = dbt.config.get("clv_holdout_days")
     random_state = dbt.config.get("clv_random_state")
     profiles = dbt.ref("int_customers_profiled").project("customer_id, household_size, distance_km")
-    source = dbt.ref("int_customer_days_aggregated")
-    with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
-        result = clv_holdout_metrics(
-            frame_of(source),
-            frame_of(profiles),
-            frame_of(dbt.ref("ml_clv_parameters")),
-            holdout_days=int(holdout_days),
-            random_state=int(random_state),
-            run_id=get_invocation_id(),
-        )
-    return result
+    return clv_holdout_metrics(
+        frame_of(dbt.ref("int_customer_days_aggregated")),
+        frame_of(profiles),
+        frame_of(dbt.ref("ml_clv_parameters")),
+        holdout_days=int(holdout_days),
+        random_state=int(random_state),
+        run_id=get_invocation_id(),
+    )

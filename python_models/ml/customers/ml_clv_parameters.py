@@ -5,20 +5,16 @@ from dbt_common.invocation import get_invocation_id
 
 from xsell.frames import frame_of
 from xsell.ml.customer_value import clv_parameters
-from xsell.ml.resources import one_large_model_at_a_time, row_count
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     holdout_days = dbt.config.get("clv_holdout_days")
     penalizer = dbt.config.get("clv_penalizer")
-    source = dbt.ref("int_customer_days_aggregated")
-    with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
-        result = clv_parameters(
-            frame_of(dbt.ref("int_customers_summarised")),
-            frame_of(source),
-            holdout_days=int(holdout_days),
-            penalizer=float(penalizer),
-            run_id=get_invocation_id(),
-        )
-    return result
+    return clv_parameters(
+        frame_of(dbt.ref("int_customers_summarised")),
+        frame_of(dbt.ref("int_customer_days_aggregated")),
+        holdout_days=int(holdout_days),
+        penalizer=float(penalizer),
+        run_id=get_invocation_id(),
+    )
