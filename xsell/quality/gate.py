@@ -198,6 +198,9 @@ def validate(
                     run_id=run_id,
                 )
             validate_seconds += time.perf_counter() - tick
+            _forget_batches(definition)
+            rows = len(frame)
+            del frame
             result_ids.append(_result_id(suite.name, result, run_id))
             failed = 0
             for outcome in result.results:
@@ -210,7 +213,7 @@ def validate(
                 else:
                     report.warnings.append(failure)
             report.suites.append(
-                SuiteOutcome(suite.name, table, len(result.results), failed, len(frame))
+                SuiteOutcome(suite.name, table, len(result.results), failed, rows)
             )
         timings["read frames"] = read_seconds
         timings["validate"] = validate_seconds
@@ -231,6 +234,14 @@ def validate(
     report.timings = timings
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _forget_batches(definition) -> None:
+    """Drop the frames GE's execution engine caches for every batch it validated: they
+    are never read again, and on a 10M-line build they held 4 GiB by the last suite."""
+    engine = definition.batch_definition.data_asset.datasource.get_execution_engine()
+    engine.batch_manager.reset_batch_cache()
+    engine.batch_manager.batch_data_cache.clear()
 
 
 # --- reading the build ---------------------------------------------------------------------
