@@ -138,8 +138,9 @@ def validate(
 
     docs_dir: where to write Data Docs (the HTML site; index.html inside), None for none.
     thresholds: overrides of gx/xsell_thresholds.yml, e.g. {"attach_rate_all_min": 0.3}.
-    keep_runs: validation results older than the last keep_runs runs are deleted from
-    gx/uncommitted/validations, so the folder and the Data Docs build stay small.
+    keep_runs: validation results older than the last keep_runs runs (this one included,
+    so at least 1) are deleted from gx/uncommitted/validations, so the folder and the Data
+    Docs build stay small.
     workers: processes that read and validate the suites' tables; None for one per CPU
     core, at most DEFAULT_WORKERS; 1 validates in this process. More than one are forked
     from this process (Linux and other POSIX systems; on Windows and macOS it validates
@@ -162,6 +163,8 @@ def validate(
     definitions = sorted(context.validation_definitions.all(), key=lambda vd: vd.name)
     if not definitions:
         raise QualityError(f"No validation definitions in {gx_dir / 'validation_definitions'}.")
+    if keep_runs < 1:
+        raise QualityError(f"keep_runs must be at least 1 (this run), not {keep_runs}.")
 
     report = ValidationReport(build_db=build_db)
     with _connect(build_db) as con:
@@ -178,6 +181,8 @@ def validate(
     tick = time.perf_counter()
     order = job.schedule(rows)
     count = _worker_count(workers, len(order))
+    # the results of old runs first: the pages of this run list fewer stored keys
+    _prune_results(context, keep_runs, job.run_id)
     runs, pages_seconds = (_run_forked(job, order, count) if count > 1
                            else _run_here(job, order))
     timings["read frames"] = sum(r.read_seconds for r in runs.values())
@@ -211,8 +216,6 @@ def validate(
     if site is not None:  # the suite pages of suites without a run (missing tables)
         _render_pages(site, {_suite_id(d.suite.name)
                              for i, d in enumerate(definitions) if i not in runs})
-    _prune_results(context, keep_runs)
-    if site is not None:
         _render_index(site)
         report.docs_index = Path(docs_dir).resolve() / "index.html"
     timings["data docs"] = time.perf_counter() - tick
@@ -261,18 +264,21 @@ class _Job:
     def table(definition) -> str | None:
         return (definition.suite.meta or {}).get("xsell", {}).get("table")
 
-    def schedule(self, rows: dict[str, int]) -> list[int]:
+    def schedule(self, rows: dict[str, int | None]) -> list[int]:
         """The definitions to validate (those whose table exists), costliest first, so
         that workers taking the next one in turn end close together: the cross-table
-        checks (queries over several tables) first, then by rows x columns read."""
+        checks (queries over several tables) first, then views (reading one runs its
+        query: any cost), then tables by rows x columns read."""
 
         def cost(index: int) -> tuple:
             definition = self.definitions[index]
             if definition.suite.name == CHECKS_SUITE:
                 return (0, 0, index)
-            table = self.table(definition)
+            table_rows = rows.get(self.table(definition))
+            if table_rows is None:
+                return (1, 0, index)
             width = len(_needed_columns(definition.suite, []))
-            return (1, -rows.get(table, 0) * max(width, 1), index)
+            return (2, -table_rows * max(width, 1), index)
 
         present = [
             i for i, d in enumerate(self.definitions)
@@ -473,11 +479,13 @@ def _worker_died(process, job: _Job, index: int | None) -> str:
     return f"worker process {process.name} {how}{doing}"
 
 
-def _row_estimates(con) -> dict[str, int]:
-    """Rows per table as DuckDB's catalog estimates them (no scan), for scheduling."""
+def _row_estimates(con) -> dict[str, int | None]:
+    """Rows per table as DuckDB's catalog estimates them (no scan), None for a view."""
     return dict(con.execute(
         "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
-        "where database_name = current_database()"
+        "where database_name = current_database() "
+        "union all select schema_name || '.' || view_name, null from duckdb_views() "
+        "where database_name = current_database() and not internal"
     ).fetchall())
 
 
@@ -754,11 +762,13 @@ def _result_id(suite_name: str, batch_id: str, run_id):
     )
 
 
-def _prune_results(context, keep_runs: int) -> None:
+def _prune_results(context, keep_runs: int, run_id) -> None:
+    """Delete the stored results of all runs but run_id's and the keep_runs - 1 latest
+    others (before or after run_id's results are stored: the same runs stay)."""
     store = context.validation_results_store
-    keys = list(store.list_keys())
+    keys = [k for k in store.list_keys() if k.run_id.run_time != run_id.run_time]
     run_times = sorted({k.run_id.run_time for k in keys}, reverse=True)
-    keep = set(run_times[:keep_runs])
+    keep = set(run_times[:keep_runs - 1])
     for key in keys:
         if key.run_id.run_time not in keep:
             store.remove_key(key)
