@@ -374,6 +374,27 @@ def test_an_error_in_a_worker_raises_quality_error_with_its_message(store_build,
     assert multiprocessing.active_children() == []
 
 
+def test_suite_pages_are_rendered_again_only_when_stale(store_build, tmp_path):
+    """A second validation into the same Data Docs folder renders its validation pages
+    and keeps the suite pages (same suites, same GE); a page edited since is rendered
+    again."""
+    gx_dir, docs = copy_gx(tmp_path / "gx"), tmp_path / "docs"
+    first = validate(store_build["db"], gx_dir=gx_dir, docs_dir=docs, workers=2)
+    suite_pages = {p: p.read_bytes() for p in (docs / "expectations").rglob("*.html")}
+    assert len(suite_pages) == len(first.suites)
+    edited = docs / "expectations" / "marts" / "fct_attach_rates.html"
+    edited.write_text(edited.read_text().replace("</html>", "edited</html>"))
+
+    second = validate(store_build["db"], gx_dir=gx_dir, docs_dir=docs, workers=2)
+    assert second.ok
+    assert "edited" not in edited.read_text()  # rendered again
+    for page, content in suite_pages.items():
+        if page != edited:
+            assert page.read_bytes() == content, page  # kept as rendered
+    assert len(list((docs / "validations").rglob("*.html"))) == 2 * len(second.suites)
+    assert "expectations/marts/fct_attach_rates.html" in (docs / "index.html").read_text()
+
+
 def test_workers_must_be_at_least_one(store_build, tmp_path):
     with pytest.raises(QualityError, match="workers must be at least 1"):
         validate(store_build["db"], gx_dir=copy_gx(tmp_path / "gx"), docs_dir=None, workers=0)

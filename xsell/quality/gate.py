@@ -17,6 +17,8 @@ one process would. This process then writes the Data Docs index.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -26,9 +28,10 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import duckdb
 import pandas as pd
@@ -44,6 +47,7 @@ BATCH_DEFINITION = "whole_table"
 RUN_NAME = "xsell_gate"
 DOCS_SITE = "xsell_gate"
 CHECKS_SUITE = "checks.reconciliation"
+SUITE_PAGES_FILE = "xsell_suite_pages.json"  # in gx/uncommitted: see _SuitePages
 VALIDATED_SCHEMAS = ("staging", "marts", "ml")
 UNVALIDATED_NOTE_SCHEMAS = ("marts", "ml")  # published tables; staging holds base/quarantine too
 
@@ -173,22 +177,24 @@ def validate(
         rows = _row_estimates(con)
     for definition in definitions:
         _check_parameters(definition.suite, values, gx_dir)
-    site = None if docs_dir is None else _docs_site(
-        context, Path(docs_dir).resolve(), definitions, keep_runs)
+    site = pages = None
+    if docs_dir is not None:
+        site, config = _docs_site(context, Path(docs_dir).resolve(), definitions, keep_runs)
+        pages = _SuitePages(context, site, config, gx_dir, Path(docs_dir).resolve())
     job = _Job(build_db, definitions, columns, values,
-               RunIdentifier(run_name=RUN_NAME, run_time=datetime.now(UTC)), site)
+               RunIdentifier(run_name=RUN_NAME, run_time=datetime.now(UTC)), site, pages)
 
     tick = time.perf_counter()
     order = job.schedule(rows)
     count = _worker_count(workers, len(order))
     # the results of old runs first: the pages of this run list fewer stored keys
     _prune_results(context, keep_runs, job.run_id)
-    runs, pages_seconds = (_run_forked(job, order, count) if count > 1
-                           else _run_here(job, order))
+    runs, rendered = (_run_forked(job, order, count) if count > 1
+                      else _run_here(job, order))
     timings["read frames"] = sum(r.read_seconds for r in runs.values())
     timings["validate"] = sum(r.validate_seconds for r in runs.values())
     if site is not None:
-        timings["docs pages"] = pages_seconds
+        timings["docs pages"] = rendered.seconds
     timings["suites (wall)"] = time.perf_counter() - tick
 
     # in the order of the definitions, whichever process validated them
@@ -213,9 +219,12 @@ def validate(
     # the tables' own expectations first: a broken cross-table check often follows from them
     report.failures.sort(key=lambda f: (f.check is not None, f.suite))
     tick = time.perf_counter()
-    if site is not None:  # the suite pages of suites without a run (missing tables)
-        _render_pages(site, {_suite_id(d.suite.name)
-                             for i, d in enumerate(definitions) if i not in runs})
+    if site is not None:
+        # the suite pages of suites without a run (missing table)
+        rendered.add(job.render_pages([], [d.suite.name for i, d in enumerate(definitions)
+                                           if i not in runs]))
+        names = [d.suite.name for d in definitions]
+        pages.save(names, rendered.record, kept=set(names) - rendered.stale)
         _render_index(site)
         report.docs_index = Path(docs_dir).resolve() / "index.html"
     timings["data docs"] = time.perf_counter() - tick
@@ -250,6 +259,21 @@ class _SuiteRun:
 
 
 @dataclass
+class _Pages:
+    """The Data Docs pages a process rendered: seconds, the suites whose page was stale,
+    and the record of those it rendered (see _SuitePages)."""
+
+    seconds: float = 0.0
+    stale: set[str] = field(default_factory=set)
+    record: dict[str, list] = field(default_factory=dict)
+
+    def add(self, other: _Pages) -> None:
+        self.seconds += other.seconds
+        self.stale |= other.stale
+        self.record.update(other.record)
+
+
+@dataclass
 class _Job:
     """The suites of one validation: everything a worker needs, set up before it forks."""
 
@@ -259,6 +283,7 @@ class _Job:
     values: dict  # the $PARAMETER values
     run_id: object  # GE RunIdentifier
     site: object | None  # the Data Docs SiteBuilder, None for no Data Docs
+    pages: _SuitePages | None  # which of its suite pages are current
 
     @staticmethod
     def table(definition) -> str | None:
@@ -338,22 +363,24 @@ class _Job:
             validate_seconds=validate_seconds,
         )
 
-    def render_pages(self, runs: list[_SuiteRun]) -> float:
-        """The Data Docs pages of these runs: their validation results and their suites.
-        Returns the seconds it took."""
-        if self.site is None or not runs:
-            return 0.0
+    def render_pages(self, runs: list[_SuiteRun], names: list[str] = ()) -> _Pages:
+        """The Data Docs pages of these runs (their validation results, and their suites
+        unless current) and of the suites `names`."""
+        if self.site is None:
+            return _Pages()
         tick = time.perf_counter()
-        identifiers = set()
-        for run in runs:
-            name = self.definitions[run.index].suite.name
-            identifiers.add(_result_id(name, run.batch_id, self.run_id))
-            identifiers.add(_suite_id(name))
+        identifiers = {
+            _result_id(self.definitions[run.index].suite.name, run.batch_id, self.run_id)
+            for run in runs
+        }
+        stale = self.pages.stale(
+            [self.definitions[run.index].suite.name for run in runs] + list(names))
+        identifiers.update(_suite_id(name) for name in stale)
         _render_pages(self.site, identifiers)
-        return time.perf_counter() - tick
+        return _Pages(time.perf_counter() - tick, set(stale), self.pages.rendered(stale))
 
 
-def _run_here(job: _Job, order: list[int]) -> tuple[dict[int, _SuiteRun], float]:
+def _run_here(job: _Job, order: list[int]) -> tuple[dict[int, _SuiteRun], _Pages]:
     with _connect(job.build_db) as con:
         runs = {index: job.run(index, con) for index in order}
     return runs, job.render_pages(list(runs.values()))
@@ -376,7 +403,7 @@ def _worker_count(workers: int | None, suites: int) -> int:
 
 
 def _run_forked(job: _Job, order: list[int], workers: int
-                ) -> tuple[dict[int, _SuiteRun], float]:
+                ) -> tuple[dict[int, _SuiteRun], _Pages]:
     """Validate the definitions in `workers` processes forked from this one, which has
     Great Expectations, the context and the job loaded already (a fork costs
     milliseconds; a fresh interpreter would import GE again, 3-4 s). Each worker opens
@@ -384,7 +411,7 @@ def _run_forked(job: _Job, order: list[int], workers: int
     writes its results to the results store (files), sends back a _SuiteRun per suite,
     then renders the Data Docs pages of its suites. A worker that raises, or ends without
     saying it finished, stops the others and raises QualityError naming the suite it was
-    validating. Returns the runs and the seconds the workers spent rendering pages."""
+    validating. Returns the runs and the pages the workers rendered."""
     fork = multiprocessing.get_context("fork")
     taken = fork.RawValue("i", 0)  # the next position in order
     lock = fork.Lock()
@@ -401,7 +428,7 @@ def _run_forked(job: _Job, order: list[int], workers: int
 
     runs: dict[int, _SuiteRun] = {}
     current: dict[str, int] = {}  # worker -> the definition it is validating
-    pages_seconds = 0.0
+    pages = _Pages()
     problem = None
     finished = False
     open_pipes = {receiver: process for process, receiver in workers_and_pipes}
@@ -425,7 +452,7 @@ def _run_forked(job: _Job, order: list[int], workers: int
                     problem = f"{doing} failed in worker process {process.name}: {text}"
                     break
                 else:  # "end": its definitions are validated and their pages rendered
-                    pages_seconds += payload
+                    pages.add(payload)
                     del open_pipes[receiver]
                     receiver.close()
         finished = problem is None
@@ -440,12 +467,12 @@ def _run_forked(job: _Job, order: list[int], workers: int
     missing = [job.definitions[i].suite.name for i in order if i not in runs]
     if missing:  # cannot happen while every worker says it ended; never report less
         raise QualityError(f"No result for the suites {', '.join(missing)}.")
-    return runs, pages_seconds
+    return runs, pages
 
 
 def _worker(job: _Job, order: list[int], taken, lock, sender) -> None:
     """One worker process: see _run_forked. Messages: ("start", index), ("done", run)
-    per definition, then ("end", seconds rendering pages) or ("error", (doing, text))."""
+    per definition, then ("end", the _Pages it rendered) or ("error", (doing, text))."""
     doing = f"opening the build file {job.build_db}"
     mine = []
     try:
@@ -774,10 +801,10 @@ def _prune_results(context, keep_runs: int, run_id) -> None:
             store.remove_key(key)
 
 
-def _docs_site(context, docs_dir: Path, definitions, keep_runs: int):
+def _docs_site(context, docs_dir: Path, definitions, keep_runs: int) -> tuple[object, dict]:
     """The Data Docs site writing to docs_dir (index.html inside), defined in memory only:
     gx/great_expectations.yml keeps its own local_site untouched. Built the way
-    context.build_data_docs builds a configured site."""
+    context.build_data_docs builds a configured site. Returns it and its configuration."""
     from great_expectations.data_context.util import instantiate_class_from_config
 
     docs_dir.mkdir(parents=True, exist_ok=True)
@@ -796,13 +823,14 @@ def _docs_site(context, docs_dir: Path, definitions, keep_runs: int):
         # every stored validation result
         "site_section_builders": {"profiling": "None"},
     }
-    return instantiate_class_from_config(
-        config=config,
+    site = instantiate_class_from_config(
+        config=dict(config),
         runtime_environment={"data_context": context, "root_directory": context.root_directory,
                              "site_name": DOCS_SITE},
         config_defaults={"class_name": "SiteBuilder",
                          "module_name": "great_expectations.render.renderer.site_builder"},
     )
+    return site, config
 
 
 def _render_pages(site, identifiers: set) -> None:
@@ -825,3 +853,81 @@ def _suite_id(name: str):
     )
 
     return ExpectationSuiteIdentifier(name=name)
+
+
+class _SuitePages:
+    """Which suite pages of a Data Docs site are current, so that only the others are
+    rendered again. A suite page is made from the suite (its JSON in gx/expectations), GE's
+    renderer, the site's configuration, the context's custom Data Docs views and styles and
+    the context's id (in the page's links), nothing else. The record, per site folder, in
+    gx/uncommitted/SUITE_PAGES_FILE: for each page, a digest of those inputs and the
+    SHA-256 of the page as rendered. A page is kept when both still match, so a page that
+    is missing, edited or rendered from anything else is rendered again."""
+
+    def __init__(self, context, site, config: dict, gx_dir: Path, docs_dir: Path):
+        import great_expectations as gx
+
+        self.context, self.site = context, site
+        self.file = gx_dir / "uncommitted" / SUITE_PAGES_FILE
+        self.key = str(docs_dir)
+        custom = Path(context.plugins_directory or gx_dir / "plugins") / "custom_data_docs"
+        custom_files = sorted(p for p in custom.rglob("*") if p.is_file()) if (
+            custom.is_dir()) else []
+        self.salt = json.dumps([
+            gx.__version__, str(context.variables.data_context_id), config,
+            [[str(p.relative_to(custom)), _sha256(p.read_bytes())] for p in custom_files],
+        ], sort_keys=True, default=str)
+        self.recorded: dict[str, list] = self._load().get(self.key, {})
+
+    def _load(self) -> dict:
+        try:
+            record = json.loads(self.file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def _inputs(self, name: str) -> str:
+        suite = self.context.expectations_store.store_backend.get(_suite_id(name).to_tuple())
+        return _sha256((self.salt + suite).encode())
+
+    def _page(self, name: str) -> str | None:
+        url = self.site.get_resource_url(resource_identifier=_suite_id(name),
+                                         only_if_exists=False)
+        try:
+            return _sha256(Path(unquote(urlparse(url).path)).read_bytes())
+        except OSError:
+            return None
+
+    def stale(self, names) -> dict[str, tuple[str, str | None]]:
+        """The suites whose page needs rendering: name -> (inputs, page digest now)."""
+        out = {}
+        for name in names:
+            inputs, page = self._inputs(name), self._page(name)
+            if self.recorded.get(name) != [inputs, page] or page is None:
+                out[name] = (inputs, page)
+        return out
+
+    def rendered(self, stale: dict[str, tuple[str, str | None]]) -> dict[str, list]:
+        """The record of the stale pages after rendering: a page the renderer did not
+        write again (it logs its errors and goes on) keeps no record."""
+        out = {}
+        for name, (inputs, before) in stale.items():
+            page = self._page(name)
+            if page is not None and page != before:
+                out[name] = [inputs, page]
+        return out
+
+    def save(self, names, rendered: dict[str, list], kept: set[str]) -> None:
+        record = self._load()
+        record[self.key] = {
+            name: rendered[name] if name in rendered else self.recorded[name]
+            for name in sorted(names) if name in rendered or name in kept
+        }
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.file.with_name(self.file.name + f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(record, indent=1, sort_keys=True))
+        os.replace(temporary, self.file)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
