@@ -396,8 +396,10 @@ def _worker_count(workers: int | None, suites: int) -> int:
         workers = min(DEFAULT_WORKERS, cores)
     if workers < 1:
         raise QualityError(f"workers must be at least 1, not {workers}.")
-    # fork: not on Windows, and unsafe on macOS (system libraries)
-    if sys.platform == "darwin" or "fork" not in multiprocessing.get_all_start_methods():
+    # fork: not on Windows, and unsafe on macOS (system libraries); a daemon process (e.g.
+    # a multiprocessing pool's worker) may not start processes
+    if (sys.platform == "darwin" or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
         return 1
     return min(workers, suites)
 
@@ -877,7 +879,8 @@ class _SuitePages:
             gx.__version__, str(context.variables.data_context_id), config,
             [[str(p.relative_to(custom)), _sha256(p.read_bytes())] for p in custom_files],
         ], sort_keys=True, default=str)
-        self.recorded: dict[str, list] = self._load().get(self.key, {})
+        recorded = self._load().get(self.key)
+        self.recorded: dict[str, list] = recorded if isinstance(recorded, dict) else {}
 
     def _load(self) -> dict:
         try:
