@@ -1,15 +1,20 @@
 """The quality gate: the Great Expectations suites in gx/ on the built synthetic store.
 
 One clean validation and two of corrupted copies of the build file (each validation
-costs seconds of GE time), shared by the assertions below. Every validation runs on a
-copy of gx/ in tmp, so the repository's gx/uncommitted/ is never written.
+costs seconds of GE time), shared by the assertions below; they validate in two worker
+processes, and one corrupted copy again in this process to compare. Every validation runs
+on a copy of gx/ in tmp, so the repository's gx/uncommitted/ is never written.
 """
 
 from __future__ import annotations
 
 import filecmp
 import math
+import multiprocessing
+import os
+import re
 import shutil
+import signal
 from pathlib import Path
 
 import duckdb
@@ -17,7 +22,8 @@ import pandas as pd
 import pytest
 from support import PROJECT_DIR
 
-from xsell.quality import validate
+from xsell.quality import QualityError, validate
+from xsell.quality import gate as gate_module
 from xsell.quality.gate import CHECKS_SUITE, load_thresholds, parameters
 from xsell.quality.reconcile import CHECKS, reconcile
 from xsell.quality.report import format_value
@@ -51,7 +57,7 @@ def by_check(report, check: str):
 def clean(store_build, tmp_path_factory):
     work = tmp_path_factory.mktemp("quality_clean")
     gx_dir = copy_gx(work / "gx")
-    report = validate(store_build["db"], gx_dir=gx_dir, docs_dir=work / "docs")
+    report = validate(store_build["db"], gx_dir=gx_dir, docs_dir=work / "docs", workers=2)
     return {"report": report, "gx": gx_dir, "docs": work / "docs", "db": store_build["db"]}
 
 
@@ -131,6 +137,12 @@ def test_data_docs_show_this_run(clean):
         assert suite in html
     pages = list((clean["docs"] / "validations").rglob("*.html"))
     assert len(pages) == len(clean["report"].suites)
+    # the worker processes render the pages of the suites they validated
+    assert clean["report"].timings["docs pages"] > 0
+    suite_pages = list((clean["docs"] / "expectations").rglob("*.html"))
+    assert len(suite_pages) == len(clean["report"].suites)
+    for page in pages + suite_pages:
+        assert "</html>" in page.read_text()
 
 
 def test_validation_leaves_the_committed_gx_files_as_they_are(clean):
@@ -178,9 +190,9 @@ def corrupted(store_build, tmp_path_factory):
             "where customer_id = ?", [customer]
         )
         rfm_rows = con.execute("select count(*) from marts.fct_customer_rfm").fetchone()[0]
-    report = validate(db, gx_dir=copy_gx(work / "gx"), docs_dir=None)
+    report = validate(db, gx_dir=copy_gx(work / "gx"), docs_dir=None, workers=2)
     return {"report": report, "family": row[0], "day": row[1], "customer": customer,
-            "rfm_rows": rfm_rows}
+            "rfm_rows": rfm_rows, "db": db, "work": work}
 
 
 def test_corrupted_rate_fails_naming_expectation_table_column_and_value(corrupted):
@@ -256,7 +268,7 @@ def reconciliation_broken(store_build, tmp_path_factory):
         )
         con.execute("drop table ml.ml_segment_selection")
     report = validate(db, gx_dir=copy_gx(work / "gx"), docs_dir=None,
-                      thresholds={"attach_rate_all_min": 0.99})
+                      thresholds={"attach_rate_all_min": 0.99}, workers=2)
     return {"report": report, "store": store, "day": day, "staged": staged,
             "overall": overall, "rate": rate}
 
@@ -302,6 +314,90 @@ def test_band_override_fails_with_the_observed_rate_and_the_parameter(reconcilia
     )
     assert failure.examples[0].startswith(f"{format_value(r['rate'])} (grain=all")
     assert len(r["report"].failures) == 4  # the three above and the missing table
+
+
+# --- worker processes ----------------------------------------------------------------------
+
+
+def test_workers_report_exactly_what_one_process_reports(corrupted):
+    """The corrupted copy validated in this process: the same failures (suite, table,
+    column, arguments, counts, examples), in the same order, as the two workers found."""
+    forked = corrupted["report"]
+    here = validate(corrupted["db"], gx_dir=copy_gx(corrupted["work"] / "gx_here"),
+                    docs_dir=None, workers=1)
+    assert "docs pages" not in here.timings and here.timings["validate"] > 0
+    assert here.failures == forked.failures and len(here.failures) == 4
+    assert here.warnings == forked.warnings
+    assert here.suites == forked.suites
+    assert here.skipped_checks == forked.skipped_checks
+    assert here.unvalidated_tables == forked.unvalidated_tables
+
+    def without_seconds(report):
+        return re.sub(r"\(\d+\.\d s\)", "", str(report))
+
+    assert without_seconds(here) == without_seconds(forked)
+
+
+def _fail_in_worker(monkeypatch, suite: str, fail) -> None:
+    """Make the worker process validating `suite` call fail() (never this process)."""
+    parent, real = os.getpid(), gate_module._Job.run
+
+    def run(self, index, con):
+        if self.definitions[index].suite.name == suite and os.getpid() != parent:
+            fail()
+        return real(self, index, con)
+
+    monkeypatch.setattr(gate_module._Job, "run", run)
+
+
+def test_a_worker_killed_mid_suite_raises_quality_error_naming_it(store_build, tmp_path,
+                                                                   monkeypatch):
+    _fail_in_worker(monkeypatch, "marts.dim_customers",
+                    lambda: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(QualityError, match=(
+            r"worker process xsell-gate-\d was killed by signal 9 while validating suite "
+            r"marts\.dim_customers")):
+        validate(store_build["db"], gx_dir=copy_gx(tmp_path / "gx"), docs_dir=None, workers=2)
+    assert multiprocessing.active_children() == []  # the other worker was stopped
+
+
+def test_an_error_in_a_worker_raises_quality_error_with_its_message(store_build, tmp_path,
+                                                                   monkeypatch):
+    def fail():
+        raise RuntimeError("disk on fire")
+
+    _fail_in_worker(monkeypatch, "ml.ml_model_registry", fail)
+    with pytest.raises(QualityError, match=(
+            r"validating suite ml\.ml_model_registry failed in worker process xsell-gate-\d: "
+            r"RuntimeError: disk on fire")):
+        validate(store_build["db"], gx_dir=copy_gx(tmp_path / "gx"), docs_dir=None, workers=2)
+    assert multiprocessing.active_children() == []
+
+
+def test_suite_pages_are_rendered_again_only_when_stale(store_build, tmp_path):
+    """A second validation into the same Data Docs folder renders its validation pages
+    and keeps the suite pages (same suites, same GE); a page edited since is rendered
+    again."""
+    gx_dir, docs = copy_gx(tmp_path / "gx"), tmp_path / "docs"
+    first = validate(store_build["db"], gx_dir=gx_dir, docs_dir=docs, workers=2)
+    suite_pages = {p: p.read_bytes() for p in (docs / "expectations").rglob("*.html")}
+    assert len(suite_pages) == len(first.suites)
+    edited = docs / "expectations" / "marts" / "fct_attach_rates.html"
+    edited.write_text(edited.read_text().replace("</html>", "edited</html>"))
+
+    second = validate(store_build["db"], gx_dir=gx_dir, docs_dir=docs, workers=2)
+    assert second.ok
+    assert "edited" not in edited.read_text()  # rendered again
+    for page, content in suite_pages.items():
+        if page != edited:
+            assert page.read_bytes() == content, page  # kept as rendered
+    assert len(list((docs / "validations").rglob("*.html"))) == 2 * len(second.suites)
+    assert "expectations/marts/fct_attach_rates.html" in (docs / "index.html").read_text()
+
+
+def test_workers_must_be_at_least_one(store_build, tmp_path):
+    with pytest.raises(QualityError, match="workers must be at least 1"):
+        validate(store_build["db"], gx_dir=copy_gx(tmp_path / "gx"), docs_dir=None, workers=0)
 
 
 # --- formatting ----------------------------------------------------------------------------

@@ -7,18 +7,31 @@ datasource on DuckDB fails silently, so GE never talks to DuckDB here.
 
 Rule for a missing table: every suite names the table the build is supposed to produce,
 so a suite whose table is absent is a failure, never a skip.
+
+Speed: GE spends most of a validation in Python per expectation, so the suites are
+validated in worker processes (two by default, one per core) forked once GE and the
+context are loaded; each worker reads its frames, stores its results, renders their Data
+Docs pages and sends back plain outcomes, which the report lists in the suites' order as
+one process would. This process then writes the Data Docs index.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import duckdb
 import pandas as pd
@@ -34,6 +47,7 @@ BATCH_DEFINITION = "whole_table"
 RUN_NAME = "xsell_gate"
 DOCS_SITE = "xsell_gate"
 CHECKS_SUITE = "checks.reconciliation"
+SUITE_PAGES_FILE = "xsell_suite_pages.json"  # in gx/uncommitted: see _SuitePages
 VALIDATED_SCHEMAS = ("staging", "marts", "ml")
 UNVALIDATED_NOTE_SCHEMAS = ("marts", "ml")  # published tables; staging holds base/quarantine too
 
@@ -122,16 +136,22 @@ def validate(
     docs_dir: Path | None = None,
     thresholds: Mapping | None = None,
     keep_runs: int = 10,
+    workers: int | None = None,
 ) -> ValidationReport:
     """Validate the build file with every suite of the GE context in gx_dir.
 
     docs_dir: where to write Data Docs (the HTML site; index.html inside), None for none.
     thresholds: overrides of gx/xsell_thresholds.yml, e.g. {"attach_rate_all_min": 0.3}.
-    keep_runs: validation results older than the last keep_runs runs are deleted from
-    gx/uncommitted/validations, so the folder and the Data Docs build stay small.
+    keep_runs: validation results older than the last keep_runs runs (this one included,
+    so at least 1) are deleted from gx/uncommitted/validations, so the folder and the Data
+    Docs build stay small.
+    workers: processes that read and validate the suites' tables; None for one per CPU
+    core, at most DEFAULT_WORKERS; 1 validates in this process. More than one are forked
+    from this process (Linux and other POSIX systems; on Windows and macOS it validates
+    in this process).
 
     Returns the report (report.ok, report.failures, str(report)); raises QualityError
-    only when it cannot validate at all.
+    only when it cannot validate at all (or a worker process failed).
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -147,93 +167,367 @@ def validate(
     definitions = sorted(context.validation_definitions.all(), key=lambda vd: vd.name)
     if not definitions:
         raise QualityError(f"No validation definitions in {gx_dir / 'validation_definitions'}.")
+    if keep_runs < 1:
+        raise QualityError(f"keep_runs must be at least 1 (this run), not {keep_runs}.")
 
     report = ValidationReport(build_db=build_db)
-    run_id = RunIdentifier(run_name=RUN_NAME, run_time=datetime.now(UTC))
-    result_ids = []
-    try:
-        con = duckdb.connect(str(build_db), read_only=True)
-    except duckdb.Error as error:
-        raise QualityError(f"Cannot open the build file {build_db} read-only: {error}") from error
-    with con:
+    with _connect(build_db) as con:
         columns = _columns_by_table(con)
         values = parameters(con, set(columns), limits)
-        read_seconds = validate_seconds = 0.0
-        for definition in definitions:
-            suite = definition.suite
-            meta = (suite.meta or {}).get("xsell", {})
-            table = meta.get("table")
-            key = list(meta.get("key", []))
-            _check_parameters(suite, values, gx_dir)
-            tick = time.perf_counter()
-            if suite.name == CHECKS_SUITE:
-                checked = reconcile(con, set(columns))
-                frame, table = checked.frame, CHECKS_SUITE
-                report.skipped_checks = checked.skipped
-            elif table not in columns:
-                report.failures.append(_missing_table(suite.name, table))
-                report.suites.append(SuiteOutcome(suite.name, table, 1, 1, None))
-                continue
-            else:
-                frame = _read_frame(con, table, columns[table], _needed_columns(suite, key))
-            read_seconds += time.perf_counter() - tick
-            tick = time.perf_counter()
-            # BASIC first (observed values, a few bad values); only a suite that fails is
-            # run again with SUMMARY, whose row keys of bad values cost a third more time.
-            result = definition.run(
-                batch_parameters={"dataframe": frame},
-                expectation_parameters=values,
-                result_format={"result_format": "BASIC"},
-                run_id=run_id,
-            )
-            if not result.success:
-                result = definition.run(
-                    batch_parameters={"dataframe": frame},
-                    expectation_parameters=values,
-                    result_format={
-                        "result_format": "SUMMARY",
-                        "partial_unexpected_count": 20,
-                        "unexpected_index_column_names": [c for c in key if c in frame.columns],
-                    },
-                    run_id=run_id,
-                )
-            validate_seconds += time.perf_counter() - tick
-            _forget_batches(definition)
-            rows = len(frame)
-            del frame
-            result_ids.append(_result_id(suite.name, result, run_id))
-            failed = 0
-            for outcome in result.results:
-                if outcome.success:
-                    continue
-                failure = _failure(suite, table, outcome)
-                if failure.severity == "critical":
-                    failed += 1
-                    report.failures.append(failure)
-                else:
-                    report.warnings.append(failure)
-            report.suites.append(
-                SuiteOutcome(suite.name, table, len(result.results), failed, rows)
-            )
-        timings["read frames"] = read_seconds
-        timings["validate"] = validate_seconds
-        suite_tables = {(d.suite.meta or {}).get("xsell", {}).get("table") for d in definitions}
-        report.unvalidated_tables = sorted(
-            t for t in columns
-            if t.split(".")[0] in UNVALIDATED_NOTE_SCHEMAS and t not in suite_tables
-        )
+        rows = _row_estimates(con)
+    for definition in definitions:
+        _check_parameters(definition.suite, values, gx_dir)
+    site = pages = None
+    if docs_dir is not None:
+        site, config = _docs_site(context, Path(docs_dir).resolve(), definitions, keep_runs)
+        pages = _SuitePages(context, site, config, gx_dir, Path(docs_dir).resolve())
+    job = _Job(build_db, definitions, columns, values,
+               RunIdentifier(run_name=RUN_NAME, run_time=datetime.now(UTC)), site, pages)
+
+    tick = time.perf_counter()
+    order = job.schedule(rows)
+    count = _worker_count(workers, len(order), rows)
+    # the results of old runs first: the pages of this run list fewer stored keys
+    _prune_results(context, keep_runs, job.run_id)
+    runs, rendered = (_run_forked(job, order, count) if count > 1
+                      else _run_here(job, order))
+    timings["read frames"] = sum(r.read_seconds for r in runs.values())
+    timings["validate"] = sum(r.validate_seconds for r in runs.values())
+    if site is not None:
+        timings["docs pages"] = rendered.seconds
+    timings["suites (wall)"] = time.perf_counter() - tick
+
+    # in the order of the definitions, whichever process validated them
+    for index, definition in enumerate(definitions):
+        run = runs.get(index)
+        if run is None:  # its table is missing: no run
+            table = job.table(definition)
+            report.failures.append(_missing_table(definition.suite.name, table))
+            report.suites.append(SuiteOutcome(definition.suite.name, table, 1, 1, None))
+            continue
+        report.failures.extend(run.failures)
+        report.warnings.extend(run.warnings)
+        report.suites.append(run.outcome)
+        if run.skipped_checks is not None:
+            report.skipped_checks = run.skipped_checks
+    suite_tables = {job.table(d) for d in definitions}
+    report.unvalidated_tables = sorted(
+        t for t in columns
+        if t.split(".")[0] in UNVALIDATED_NOTE_SCHEMAS and t not in suite_tables
+    )
 
     # the tables' own expectations first: a broken cross-table check often follows from them
     report.failures.sort(key=lambda f: (f.check is not None, f.suite))
     tick = time.perf_counter()
-    _prune_results(context, keep_runs)
-    if docs_dir is not None:
-        report.docs_index = _build_docs(context, Path(docs_dir), result_ids, definitions,
-                                        keep_runs)
+    if site is not None:
+        # the suite pages of suites without a run (missing table)
+        rendered.add(job.render_pages([], [d.suite.name for i, d in enumerate(definitions)
+                                           if i not in runs]))
+        names = [d.suite.name for d in definitions]
+        pages.save(names, rendered.record, kept=set(names) - rendered.stale)
+        _render_index(site)
+        report.docs_index = Path(docs_dir).resolve() / "index.html"
     timings["data docs"] = time.perf_counter() - tick
     report.timings = timings
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _connect(build_db: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(build_db), read_only=True)
+    except duckdb.Error as error:
+        raise QualityError(f"Cannot open the build file {build_db} read-only: {error}") from error
+
+
+# --- validating the suites -----------------------------------------------------------------
+
+
+@dataclass
+class _SuiteRun:
+    """What validating one suite gives the report: plain values, so that a worker process
+    can send it back."""
+
+    index: int  # of its definition
+    outcome: SuiteOutcome
+    failures: list[Failure]  # severity critical
+    warnings: list[Failure]
+    batch_id: str  # of its result in the validation results store
+    skipped_checks: dict[str, list[str]] | None  # checks.reconciliation only
+    read_seconds: float
+    validate_seconds: float
+
+
+@dataclass
+class _Pages:
+    """The Data Docs pages a process rendered: seconds, the suites whose page was stale,
+    and the record of those it rendered (see _SuitePages)."""
+
+    seconds: float = 0.0
+    stale: set[str] = field(default_factory=set)
+    record: dict[str, list] = field(default_factory=dict)
+
+    def add(self, other: _Pages) -> None:
+        self.seconds += other.seconds
+        self.stale |= other.stale
+        self.record.update(other.record)
+
+
+@dataclass
+class _Job:
+    """The suites of one validation: everything a worker needs, set up before it forks."""
+
+    build_db: Path
+    definitions: list
+    columns: dict[str, dict[str, str]]  # schema.table -> column -> DuckDB type
+    values: dict  # the $PARAMETER values
+    run_id: object  # GE RunIdentifier
+    site: object | None  # the Data Docs SiteBuilder, None for no Data Docs
+    pages: _SuitePages | None  # which of its suite pages are current
+
+    @staticmethod
+    def table(definition) -> str | None:
+        return (definition.suite.meta or {}).get("xsell", {}).get("table")
+
+    def schedule(self, rows: dict[str, int | None]) -> list[int]:
+        """The definitions to validate (those whose table exists), costliest first, so
+        that workers taking the next one in turn end close together: the cross-table
+        checks (queries over several tables) first, then views (reading one runs its
+        query: any cost), then tables by rows x columns read."""
+
+        def cost(index: int) -> tuple:
+            definition = self.definitions[index]
+            if definition.suite.name == CHECKS_SUITE:
+                return (0, 0, index)
+            table_rows = rows.get(self.table(definition))
+            if table_rows is None:
+                return (1, 0, index)
+            width = len(_needed_columns(definition.suite, []))
+            return (2, -table_rows * max(width, 1), index)
+
+        present = [
+            i for i, d in enumerate(self.definitions)
+            if d.suite.name == CHECKS_SUITE or self.table(d) in self.columns
+        ]
+        return sorted(present, key=cost)
+
+    def run(self, index: int, con) -> _SuiteRun:
+        definition = self.definitions[index]
+        suite = definition.suite
+        key = list((suite.meta or {}).get("xsell", {}).get("key", []))
+        tick = time.perf_counter()
+        skipped = None
+        if suite.name == CHECKS_SUITE:
+            checked = reconcile(con, set(self.columns))
+            frame, table, skipped = checked.frame, CHECKS_SUITE, checked.skipped
+        else:
+            table = self.table(definition)
+            frame = _read_frame(con, table, self.columns[table], _needed_columns(suite, key))
+        read_seconds = time.perf_counter() - tick
+        tick = time.perf_counter()
+        # BASIC first (observed values, a few bad values); only a suite that fails is
+        # run again with SUMMARY, whose row keys of bad values cost a third more time.
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=self.values,
+            result_format={"result_format": "BASIC"},
+            run_id=self.run_id,
+        )
+        if not result.success:
+            result = definition.run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=self.values,
+                result_format={
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": 20,
+                    "unexpected_index_column_names": [c for c in key if c in frame.columns],
+                },
+                run_id=self.run_id,
+            )
+        validate_seconds = time.perf_counter() - tick
+        _forget_batches(definition)
+        rows = len(frame)
+        del frame
+        failures, warnings = [], []
+        for outcome in result.results:
+            if outcome.success:
+                continue
+            failure = _failure(suite, table, outcome)
+            (failures if failure.severity == "critical" else warnings).append(failure)
+        return _SuiteRun(
+            index=index,
+            outcome=SuiteOutcome(suite.name, table, len(result.results), len(failures),
+                                 rows),
+            failures=failures,
+            warnings=warnings,
+            batch_id=result.batch_id,
+            skipped_checks=skipped,
+            read_seconds=read_seconds,
+            validate_seconds=validate_seconds,
+        )
+
+    def render_pages(self, runs: list[_SuiteRun], names: list[str] = ()) -> _Pages:
+        """The Data Docs pages of these runs (their validation results, and their suites
+        unless current) and of the suites `names`."""
+        if self.site is None:
+            return _Pages()
+        tick = time.perf_counter()
+        identifiers = {
+            _result_id(self.definitions[run.index].suite.name, run.batch_id, self.run_id)
+            for run in runs
+        }
+        stale = self.pages.stale(
+            [self.definitions[run.index].suite.name for run in runs] + list(names))
+        identifiers.update(_suite_id(name) for name in stale)
+        _render_pages(self.site, identifiers)
+        return _Pages(time.perf_counter() - tick, set(stale), self.pages.rendered(stale))
+
+
+def _run_here(job: _Job, order: list[int]) -> tuple[dict[int, _SuiteRun], _Pages]:
+    with _connect(job.build_db) as con:
+        runs = {index: job.run(index, con) for index in order}
+    return runs, job.render_pages(list(runs.values()))
+
+
+DEFAULT_WORKERS = 2
+
+
+# Above this many rows in the build file's tables the default is one process: each worker
+# holds the frame of the table it validates, and two of a 10M-line build's largest
+# (10M transaction lines, 15M add-on scores) would add up to more than one machine's
+# share; the workers pay off on small builds, where GE's per-suite overhead dominates.
+PARALLEL_MAX_ROWS = 20_000_000
+
+
+def _worker_count(workers: int | None, suites: int, rows: dict | None = None) -> int:
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        workers = min(DEFAULT_WORKERS, cores)
+        if sum(n or 0 for n in (rows or {}).values()) > PARALLEL_MAX_ROWS:
+            workers = 1
+    if workers < 1:
+        raise QualityError(f"workers must be at least 1, not {workers}.")
+    # fork: not on Windows, and unsafe on macOS (system libraries); a daemon process (e.g.
+    # a multiprocessing pool's worker) may not start processes
+    if (sys.platform == "darwin" or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
+        return 1
+    return min(workers, suites)
+
+
+def _run_forked(job: _Job, order: list[int], workers: int
+                ) -> tuple[dict[int, _SuiteRun], _Pages]:
+    """Validate the definitions in `workers` processes forked from this one, which has
+    Great Expectations, the context and the job loaded already (a fork costs
+    milliseconds; a fresh interpreter would import GE again, 3-4 s). Each worker opens
+    the build file read-only, takes the next definition in `order` until none is left,
+    writes its results to the results store (files), sends back a _SuiteRun per suite,
+    then renders the Data Docs pages of its suites. A worker that raises, or ends without
+    saying it finished, stops the others and raises QualityError naming the suite it was
+    validating. Returns the runs and the pages the workers rendered."""
+    fork = multiprocessing.get_context("fork")
+    taken = fork.RawValue("i", 0)  # the next position in order
+    lock = fork.Lock()
+    workers_and_pipes = []
+    for number in range(workers):
+        receiver, sender = fork.Pipe(duplex=False)
+        process = fork.Process(
+            target=_worker, args=(job, order, taken, lock, sender),
+            name=f"xsell-gate-{number + 1}", daemon=True,
+        )
+        process.start()
+        sender.close()  # the parent's copy: the pipe ends (EOFError) when the worker ends
+        workers_and_pipes.append((process, receiver))
+
+    runs: dict[int, _SuiteRun] = {}
+    current: dict[str, int] = {}  # worker -> the definition it is validating
+    pages = _Pages()
+    problem = None
+    finished = False
+    open_pipes = {receiver: process for process, receiver in workers_and_pipes}
+    try:
+        while open_pipes and problem is None:
+            for receiver in multiprocessing.connection.wait(list(open_pipes)):
+                process = open_pipes[receiver]
+                try:
+                    kind, payload = receiver.recv()
+                except EOFError:
+                    process.join()
+                    problem = _worker_died(process, job, current.get(process.name))
+                    break
+                if kind == "start":
+                    current[process.name] = payload
+                elif kind == "done":
+                    runs[payload.index] = payload
+                    current.pop(process.name, None)
+                elif kind == "error":
+                    doing, text = payload
+                    problem = f"{doing} failed in worker process {process.name}: {text}"
+                    break
+                else:  # "end": its definitions are validated and their pages rendered
+                    pages.add(payload)
+                    del open_pipes[receiver]
+                    receiver.close()
+        finished = problem is None
+    finally:
+        for process, receiver in workers_and_pipes:
+            if not finished and process.is_alive():
+                process.terminate()
+            process.join()
+            receiver.close()
+    if problem is not None:
+        raise QualityError(f"The quality gate could not validate the build: {problem}")
+    missing = [job.definitions[i].suite.name for i in order if i not in runs]
+    if missing:  # cannot happen while every worker says it ended; never report less
+        raise QualityError(f"No result for the suites {', '.join(missing)}.")
+    return runs, pages
+
+
+def _worker(job: _Job, order: list[int], taken, lock, sender) -> None:
+    """One worker process: see _run_forked. Messages: ("start", index), ("done", run)
+    per definition, then ("end", the _Pages it rendered) or ("error", (doing, text))."""
+    doing = f"opening the build file {job.build_db}"
+    mine = []
+    try:
+        with _connect(job.build_db) as con:
+            while True:
+                with lock:
+                    position = taken.value
+                    taken.value += 1
+                if position >= len(order):
+                    break
+                index = order[position]
+                doing = f"validating suite {job.definitions[index].suite.name}"
+                sender.send(("start", index))
+                mine.append(job.run(index, con))
+                sender.send(("done", mine[-1]))
+        doing = "rendering the Data Docs pages of its suites"
+        sender.send(("end", job.render_pages(mine)))
+    except BaseException as error:  # noqa: BLE001 - sent to the parent, which raises
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        sender.send(("error", (doing, text)))
+    finally:
+        sender.close()
+
+
+def _worker_died(process, job: _Job, index: int | None) -> str:
+    code = process.exitcode
+    how = f"was killed by signal {-code}" if code is not None and code < 0 else (
+        f"exited with code {code}")
+    doing = (f" while validating suite {job.definitions[index].suite.name}"
+             if index is not None else "")
+    return f"worker process {process.name} {how}{doing}"
+
+
+def _row_estimates(con) -> dict[str, int | None]:
+    """Rows per table as DuckDB's catalog estimates them (no scan), None for a view."""
+    return dict(con.execute(
+        "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
+        "where database_name = current_database() "
+        "union all select schema_name || '.' || view_name, null from duckdb_views() "
+        "where database_name = current_database() and not internal"
+    ).fetchall())
 
 
 def _forget_batches(definition) -> None:
@@ -305,26 +599,40 @@ def _read_frame(con, table: str, types: dict[str, str], needed: list[str]) -> pd
 
 
 def _fetch_frame(con, query: str) -> pd.DataFrame:
-    """The result of query as DuckDB's .df() gives it, read faster: text columns go
-    through Arrow (the same pandas string dtype, 4x faster and without a Python object
-    per value: the staging suite reads every transaction line), the other columns through
-    DuckDB's own pandas conversion of the Arrow result, so their dtypes are .df()'s."""
+    """The result of query as DuckDB's .df() gives it, read faster: the columns whose
+    Arrow conversion gives .df()'s dtype and values (`_same_through_arrow`) go through
+    Arrow (text 4x faster and without a Python object per value, numbers without a copy:
+    the staging suite reads every transaction line, the rules suite 910k rules on Online
+    Retail), the other columns through DuckDB's own pandas conversion of the Arrow result."""
     # a cursor: the relation API refuses a connection with a pending execute() result
     with con.cursor() as cursor:
         table = cursor.sql(query).to_arrow_table()
-        # a text column without a value stays with DuckDB, which makes it object, not str
-        text = [
+        direct = [
             field.name for field in table.schema
-            if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
-            and table.column(field.name).null_count < len(table)
+            if _same_through_arrow(field.type, table.column(field.name), len(table))
         ]
-        other = [name for name in table.column_names if name not in text]
+        other = [name for name in table.column_names if name not in direct]
         parts = []
-        if text:
-            parts.append(table.select(text).to_pandas())
+        if direct:
+            parts.append(table.select(direct).to_pandas())
         if other:
             parts.append(cursor.from_arrow(table.select(other)).df())
     return pd.concat(parts, axis=1)[table.column_names]
+
+
+def _same_through_arrow(arrow_type, column, rows: int) -> bool:
+    """Whether Arrow's to_pandas() gives this column exactly as DuckDB's .df() does.
+    Not for: a text column without a value (.df() makes it object, Arrow str), integers
+    and booleans with nulls (.df() makes them nullable Int64/boolean, Arrow float64/object),
+    dates, decimals, intervals, time zones and the other types (dtypes differ)."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return column.null_count < rows
+    if pa.types.is_floating(arrow_type):
+        return True
+    if pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type):
+        return column.null_count == 0
+    return pa.types.is_timestamp(arrow_type) and arrow_type.tz is None and (
+        arrow_type.unit == "us")
 
 
 def _check_parameters(suite, values: dict, gx_dir: Path) -> None:
@@ -490,7 +798,7 @@ def _error_text(info) -> str | None:
 # --- results store and Data Docs -----------------------------------------------------------
 
 
-def _result_id(suite_name: str, result, run_id):
+def _result_id(suite_name: str, batch_id: str, run_id):
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
@@ -499,43 +807,150 @@ def _result_id(suite_name: str, result, run_id):
     return ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
         run_id=run_id,
-        batch_identifier=result.batch_id,
+        batch_identifier=batch_id,
     )
 
 
-def _prune_results(context, keep_runs: int) -> None:
+def _prune_results(context, keep_runs: int, run_id) -> None:
+    """Delete the stored results of all runs but run_id's and the keep_runs - 1 latest
+    others (before or after run_id's results are stored: the same runs stay)."""
     store = context.validation_results_store
-    keys = list(store.list_keys())
+    keys = [k for k in store.list_keys() if k.run_id.run_time != run_id.run_time]
     run_times = sorted({k.run_id.run_time for k in keys}, reverse=True)
-    keep = set(run_times[:keep_runs])
+    keep = set(run_times[:keep_runs - 1])
     for key in keys:
         if key.run_id.run_time not in keep:
             store.remove_key(key)
 
 
-def _build_docs(context, docs_dir: Path, result_ids, definitions, keep_runs: int) -> Path:
-    """Data Docs of this run (and the kept earlier ones) in docs_dir, from a site defined
-    in memory only: gx/great_expectations.yml keeps its own local_site untouched."""
+def _docs_site(context, docs_dir: Path, definitions, keep_runs: int) -> tuple[object, dict]:
+    """The Data Docs site writing to docs_dir (index.html inside), defined in memory only:
+    gx/great_expectations.yml keeps its own local_site untouched. Built the way
+    context.build_data_docs builds a configured site. Returns it and its configuration."""
+    from great_expectations.data_context.util import instantiate_class_from_config
+
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs_dir),
+        },
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "validation_results_limit": keep_runs * len(definitions),
+        },
+        # no profiling results are ever stored: its section would only list and skip
+        # every stored validation result
+        "site_section_builders": {"profiling": "None"},
+    }
+    site = instantiate_class_from_config(
+        config=dict(config),
+        runtime_environment={"data_context": context, "root_directory": context.root_directory,
+                             "site_name": DOCS_SITE},
+        config_defaults={"class_name": "SiteBuilder",
+                         "module_name": "great_expectations.render.renderer.site_builder"},
+    )
+    return site, config
+
+
+def _render_pages(site, identifiers: set) -> None:
+    """The pages of these validation results and suites, not the index (the first part of
+    SiteBuilder.build). A set: each section tests every stored key against it."""
+    if identifiers:  # GE's section builders render every page when given none
+        for section in site.site_section_builders.values():
+            section.build(resource_identifiers=identifiers)
+
+
+def _render_index(site) -> None:
+    """The rest of SiteBuilder.build: static assets, then the index of every page."""
+    site.target_store.copy_static_assets()
+    site.site_index_builder.build()
+
+
+def _suite_id(name: str):
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
     )
 
-    docs_dir = docs_dir.resolve()
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    context.variables.data_docs_sites = {
-        DOCS_SITE: {
-            "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(docs_dir),
-            },
-            "site_index_builder": {
-                "class_name": "DefaultSiteIndexBuilder",
-                "validation_results_limit": keep_runs * len(definitions),
-            },
+    return ExpectationSuiteIdentifier(name=name)
+
+
+class _SuitePages:
+    """Which suite pages of a Data Docs site are current, so that only the others are
+    rendered again. A suite page is made from the suite (its JSON in gx/expectations), GE's
+    renderer, the site's configuration, the context's custom Data Docs views and styles and
+    the context's id (in the page's links), nothing else. The record, per site folder, in
+    gx/uncommitted/SUITE_PAGES_FILE: for each page, a digest of those inputs and the
+    SHA-256 of the page as rendered. A page is kept when both still match, so a page that
+    is missing, edited or rendered from anything else is rendered again."""
+
+    def __init__(self, context, site, config: dict, gx_dir: Path, docs_dir: Path):
+        import great_expectations as gx
+
+        self.context, self.site = context, site
+        self.file = gx_dir / "uncommitted" / SUITE_PAGES_FILE
+        self.key = str(docs_dir)
+        custom = Path(context.plugins_directory or gx_dir / "plugins") / "custom_data_docs"
+        custom_files = sorted(p for p in custom.rglob("*") if p.is_file()) if (
+            custom.is_dir()) else []
+        self.salt = json.dumps([
+            gx.__version__, str(context.variables.data_context_id), config,
+            [[str(p.relative_to(custom)), _sha256(p.read_bytes())] for p in custom_files],
+        ], sort_keys=True, default=str)
+        recorded = self._load().get(self.key)
+        self.recorded: dict[str, list] = recorded if isinstance(recorded, dict) else {}
+
+    def _load(self) -> dict:
+        try:
+            record = json.loads(self.file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def _inputs(self, name: str) -> str:
+        suite = self.context.expectations_store.store_backend.get(_suite_id(name).to_tuple())
+        return _sha256((self.salt + suite).encode())
+
+    def _page(self, name: str) -> str | None:
+        url = self.site.get_resource_url(resource_identifier=_suite_id(name),
+                                         only_if_exists=False)
+        try:
+            return _sha256(Path(unquote(urlparse(url).path)).read_bytes())
+        except OSError:
+            return None
+
+    def stale(self, names) -> dict[str, tuple[str, str | None]]:
+        """The suites whose page needs rendering: name -> (inputs, page digest now)."""
+        out = {}
+        for name in names:
+            inputs, page = self._inputs(name), self._page(name)
+            if self.recorded.get(name) != [inputs, page] or page is None:
+                out[name] = (inputs, page)
+        return out
+
+    def rendered(self, stale: dict[str, tuple[str, str | None]]) -> dict[str, list]:
+        """The record of the stale pages after rendering: a page the renderer did not
+        write again (it logs its errors and goes on) keeps no record."""
+        out = {}
+        for name, (inputs, before) in stale.items():
+            page = self._page(name)
+            if page is not None and page != before:
+                out[name] = [inputs, page]
+        return out
+
+    def save(self, names, rendered: dict[str, list], kept: set[str]) -> None:
+        record = self._load()
+        record[self.key] = {
+            name: rendered[name] if name in rendered else self.recorded[name]
+            for name in sorted(names) if name in rendered or name in kept
         }
-    }
-    suite_ids = [ExpectationSuiteIdentifier(name=d.suite.name) for d in definitions]
-    context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=result_ids + suite_ids)
-    return docs_dir / "index.html"
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.file.with_name(self.file.name + f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(record, indent=1, sort_keys=True))
+        os.replace(temporary, self.file)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
