@@ -88,10 +88,9 @@ def _kmeans(k: int, random_state: int):
     return KMeans(n_clusters=k, n_init=10, random_state=random_state)
 
 
-def _fit_labels(model, x: np.ndarray, fit_sample: int, random_state: int) -> np.ndarray:
-    """Fit ``model`` on at most ``fit_sample`` customers (a fixed random sample; all of
-    them on a store that has fewer) and label every customer by its nearest centroid."""
-    rows = training_sample(len(x), int(fit_sample), random_state)
+def _fit_labels(model, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Fit ``model`` on the customers at ``rows`` (all of them, or a fixed sample from
+    :func:`training_sample`) and label every customer by its nearest centroid."""
     if rows.size == len(x):
         return model.fit_predict(x)
     model.fit(x[rows])
@@ -125,9 +124,10 @@ def segment_selection(
     rows = []
     sample = min(int(silhouette_sample), n)
     kmeans = {k: _kmeans(k, random_state) for k in range(k_min, min(k_max, n - 1) + 1)}
+    fitted = training_sample(n, int(fit_sample), random_state)
     with threadpool_limits(limits=1):
         for k, model in kmeans.items():
-            labels = _fit_labels(model, x, fit_sample, random_state)
+            labels = _fit_labels(model, x, fitted)
             if len(np.unique(labels)) < 2:
                 continue
             rows.append(
@@ -137,11 +137,12 @@ def segment_selection(
                         silhouette_score(x, labels, sample_size=sample, random_state=random_state)
                     ),
                     "davies_bouldin": float(davies_bouldin_score(x, labels)),
-                    "inertia": float(-model.score(x)) if n > fit_sample
+                    # over every customer: the fit's own inertia covers only its sample
+                    "inertia": float(-model.score(x)) if fitted.size < n
                     else float(model.inertia_),
                     "customers": n,
                     "silhouette_sample_size": sample,
-                    "fit_sample_size": min(n, int(fit_sample)),
+                    "fit_sample_size": int(fitted.size),
                 }
             )
     if not rows:
@@ -244,11 +245,11 @@ def customer_segments(
     ids, x = scaled_features(summary)
     model = _kmeans(k, random_state)
     with threadpool_limits(limits=1):
-        labels = _fit_labels(model, x, fit_sample, random_state)
-        rows = training_sample(len(x), int(fit_sample), random_state)
+        fitted = training_sample(len(x), int(fit_sample), random_state)
+        labels = _fit_labels(model, x, fitted)
         pca = PCA(n_components=2, svd_solver="full")
         coordinates = (
-            pca.fit_transform(x) if rows.size == len(x) else pca.fit(x[rows]).transform(x)
+            pca.fit_transform(x) if fitted.size == len(x) else pca.fit(x[fitted]).transform(x)
         )
     centroids = pd.DataFrame(model.cluster_centers_, columns=list(SEGMENT_FEATURES))
     # Number segments by value so ids mean something and do not depend on KMeans' order.
