@@ -47,3 +47,16 @@
 {% macro spark__quantile(expression, fraction) -%}
     percentile({{ expression }}, {{ fraction }})
 {%- endmacro %}
+
+
+{#-
+    Money of one line or order as an exact decimal. Sums of doubles differ in their last
+    bits from one build to the next (DuckDB adds in parallel, in no fixed order); sums
+    of decimals are exact, so the same input gives the same marts, bit for bit, and the
+    same run ids in the models that hash their inputs. Six decimals keep any currency's
+    cents and a sub-cent unit price times a quantity; up to 10^12 per line. Marts cast
+    the sums back to double (their contracts), the Python models read doubles.
+-#}
+{% macro money(expression) -%}
+    cast({{ expression }} as decimal(18, 6))
+{%- endmacro %}

@@ -26,7 +26,8 @@ expected as (
         sum(hash(
             lines.receipt_id, lines.line_number, lines.product_id, lines.quantity,
             lines.unit_price, lines.sold_at, products.category, products.size_class,
-            products.is_merchandise, products.is_impulse, lines.quantity * products.unit_cost
+            products.is_merchandise, products.is_impulse,
+            {{ money("lines.quantity * products.unit_cost") }}
         )) as checksum
     from lines
     inner join products

@@ -666,8 +666,9 @@ def test_metrics_registry_and_run_ids_are_deterministic(build):
     registry = query(build, "select * from ml.ml_model_registry where is_current")
     assert set(registry.model) == {"ml_restaurant_propensity", "ml_addon_propensity",
                                    "ml_recommendations", "ml_revenue_forecast"}
-    folder = Path(registry.artifact_dir.iloc[0])
-    assert folder == Path(build["db"]).parent / "models"
+    # the folder beside the build file, named without the build machine's path
+    assert set(registry.artifact_dir) == {"models"}
+    folder = Path(build["db"]).parent / "models"
     for row in registry.itertuples():
         assert (folder / row.artifact_file).is_file()
         meta = json.loads((folder / row.artifact_file).with_suffix(".json").read_text())

@@ -14,14 +14,13 @@ import html
 import json
 import re
 import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs
+from support import CHROMIUM, check_pages_in_browser, dump_dom
 
 from xsell.reports import render_reports
 from xsell.reports.pages import PAGES
@@ -29,7 +28,6 @@ from xsell.reports.pages import PAGES
 XSS = "<script>alert(1)</script>"
 XSS_HTML = html.escape(XSS, quote=False)  # &lt;script&gt;alert(1)&lt;/script&gt;
 XSS_JSON = "\\u003cscript\\u003ealert(1)\\u003c"  # plotly also writes / as \\u002f
-CHROMIUM = Path("/usr/bin/chromium")
 
 # Charts the default store fills on every page (the ML pages' optional tables aside).
 EXPECTED_CHARTS = {
@@ -229,51 +227,6 @@ def test_data_values_are_escaped_everywhere(store_build, tmp_path):
 
 # --------------------------------------------------------------------------- browser
 
-# Injected at the top of <head> of a copy of each page: records every JavaScript error
-# and any alert() call (the XSS payload) as attributes --dump-dom shows.
-PROBE = """<script>
-window.addEventListener("error", function (e) {
-  var root = document.documentElement, seen = root.getAttribute("data-js-errors") || "";
-  root.setAttribute("data-js-errors", seen + e.message + ";");
-});
-window.alert = function () { document.documentElement.setAttribute("data-xss", "fired"); };
-</script>"""
-
-
-def _dump_dom(page: Path, profile: Path) -> tuple[str, str]:
-    probe = page.with_name(f"_probe_{page.name}")
-    probe.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1),
-                     encoding="utf-8")
-    done = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=10000", "--window-size=1280,1000", "--dump-dom",
-         probe.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout, done.stderr
-
-
-def _check_in_browser(out: Path, tmp_path: Path) -> dict[str, str]:
-    pages = sorted(p for p in out.glob("*.html") if not p.name.startswith("_probe_"))
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        dumps = list(pool.map(
-            lambda item: _dump_dom(item[1], tmp_path / f"profile{item[0]}"), enumerate(pages)
-        ))
-    doms = {}
-    for page, (dom, log) in zip(pages, dumps, strict=True):
-        root = re.search(r"<html[^>]*>", dom).group(0)  # where the probe writes
-        assert "data-js-errors" not in root, (page.name, root)
-        assert "Uncaught" not in log, (page.name, [x for x in log.splitlines() if "Uncaught" in x])
-        assert "data-xss" not in root, page.name
-        for chart_id in figures(page.read_text(encoding="utf-8")):
-            drawn = re.search(rf'id="{chart_id}-chart".*?</section>', dom, re.DOTALL)
-            assert drawn and "main-svg" in drawn.group(0), (page.name, chart_id)
-        doms[page.stem] = dom
-    return doms
-
 
 @pytest.fixture
 def chromium():
@@ -288,21 +241,21 @@ def test_the_browser_probe_sees_errors_and_alerts(chromium, tmp_path):
     page = tmp_path / "control.html"
     page.write_text("<html><head></head><body><script>alert(1)</script>"
                     "<script>no_such_function()</script></body></html>", encoding="utf-8")
-    dom, log = _dump_dom(page, tmp_path / "profile")
+    dom, log = dump_dom(page, tmp_path / "profile")
     root = re.search(r"<html[^>]*>", dom).group(0)
     assert 'data-xss="fired"' in root and "no_such_function" in root
     assert "Uncaught" in log
 
 
 def test_pages_draw_every_chart_in_a_browser_without_errors(chromium, rendered, tmp_path):
-    doms = _check_in_browser(rendered["out"], tmp_path)
+    doms = check_pages_in_browser(rendered["out"], tmp_path)
     assert set(doms) == {"index", *EXPECTED_CHARTS}
 
 
 def test_injected_script_never_runs_in_a_browser(chromium, store_build, tmp_path):
     out = tmp_path / "out"
     render_reports(_xss_build(store_build, tmp_path), out)
-    doms = _check_in_browser(out, tmp_path)
+    doms = check_pages_in_browser(out, tmp_path)
     # the name reached the page as text: in the table cells and plotly's axis labels
     assert XSS_HTML in doms["basket"]
     assert "alert(1)" in doms["cross_sell"].split('id="lift-heatmap-chart"')[1]

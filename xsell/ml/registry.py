@@ -151,6 +151,10 @@ def _json_default(value):
 @dataclass(frozen=True)
 class ArtifactStore:
     directory: Path
+    # How ml_model_registry names the folder: the var ml_artifact_dir as set, or "models"
+    # (beside the build file), never the build machine's absolute path, so two builds of
+    # the same data give the same registry rows wherever they are built.
+    label: str = ""
 
     def bundle_path(self, model: str, run_id: str) -> Path:
         return self.directory / f"{model}-{run_id}.joblib"
@@ -215,12 +219,13 @@ def artifact_store(session, configured_dir=None) -> ArtifactStore:
     """The artifact folder: ``configured_dir`` when set, else ``models/`` beside the DuckDB
     file of ``session`` (an in-memory database falls back to ./warehouse/models)."""
     if configured_dir not in (None, "", "None", "null"):
-        return ArtifactStore(Path(str(configured_dir)).expanduser().resolve())
+        return ArtifactStore(Path(str(configured_dir)).expanduser().resolve(),
+                             str(configured_dir))
     row = session.execute(
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchone()
     base = Path(row[0]).resolve().parent if row and row[0] else Path("warehouse").resolve()
-    return ArtifactStore(base / "models")
+    return ArtifactStore(base / "models", "models")
 
 
 def side_table(session, artifact_dir, model: str, name: str, columns: dict) -> pd.DataFrame:
@@ -256,7 +261,7 @@ def registry_frame(store: ArtifactStore) -> pd.DataFrame:
         meta = json.loads(sidecar.read_text())
         row = {name: meta.get(name) for name in REGISTRY_COLUMNS}
         row["is_current"] = current.get(meta["model"]) == meta["run_id"]
-        row["artifact_dir"] = str(store.directory)
+        row["artifact_dir"] = store.label or str(store.directory)
         for name in ("features", "params", "estimator"):
             value = meta.get(name)
             row[name] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)

@@ -19,7 +19,7 @@ matches as (
     select
         receipts.receipt_id,
         orders.restaurant_order_id,
-        orders.amount,
+        {{ money("orders.amount") }} as amount,
         {{ seconds_between("receipts.sold_at", "orders.ordered_at") }} / 60.0
             as minutes_from_checkout
     from receipts

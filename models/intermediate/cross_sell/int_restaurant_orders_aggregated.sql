@@ -10,7 +10,7 @@ final as (
         store_id,
         ordered_date,
         count(*) as orders,
-        sum(amount) as revenue
+        sum({{ money("amount") }}) as revenue
     from orders
     group by store_id, ordered_date
 )

@@ -1,7 +1,7 @@
 {#-
-    Clean receipt lines with their product's role and the line's money. Revenue is
-    quantity x unit_price (negative for a returned line); cost and margin are null
-    when the product's unit cost is unknown.
+    Clean receipt lines with their product's role and the line's money, as exact
+    decimals (macro money). Revenue is quantity x unit_price (negative for a returned
+    line); cost and margin are null when the product's unit cost is unknown.
 
     Incremental by day: a run reloads every day from the last loaded day minus
     incremental_lookback_days and replaces those days whole, so late lines for them
@@ -54,9 +54,10 @@ final as (
         products.is_addon,
         products.is_impulse,
         products.is_merchandise,
-        lines.quantity * lines.unit_price as revenue,
-        lines.quantity * products.unit_cost as cost,
-        lines.quantity * (lines.unit_price - products.unit_cost) as margin
+        {{ money("lines.quantity * lines.unit_price") }} as revenue,
+        {{ money("lines.quantity * products.unit_cost") }} as cost,
+        {{ money("lines.quantity * lines.unit_price") }}
+        - {{ money("lines.quantity * products.unit_cost") }} as margin
     from lines
     inner join products
         on lines.product_id = products.product_id

@@ -16,8 +16,8 @@ final as (
         cast(count(*) as bigint) as receipts,
         cast(sum(item_count) as bigint) as item_count,
         cast(sum(case when has_anchor then 1 else 0 end) as bigint) as anchor_receipts,
-        cast(sum(revenue) as double) as revenue,
-        cast(sum(anchor_revenue) as double) as anchor_revenue,
+        sum(revenue) as revenue,
+        sum(anchor_revenue) as anchor_revenue,
         max(as_of_date) as as_of_date
     from orders
     group by customer_id, sold_date

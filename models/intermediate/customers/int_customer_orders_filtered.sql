@@ -43,9 +43,9 @@ final as (
         sold_date,
         cast(item_count as bigint) as item_count,
         has_anchor,
-        cast(revenue as double) as revenue,
-        cast(anchor_revenue as double) as anchor_revenue,
-        cast(addon_revenue as double) as addon_revenue,
+        revenue,
+        anchor_revenue,
+        addon_revenue,
         row_number() over (
             partition by customer_id order by sold_at, receipt_id
         ) as order_number,

@@ -82,11 +82,11 @@ final as (
         cast(filled.active_customers as double) / filled.cohort_customers as retention_rate,
         cast(filled.purchase_receipts as bigint) as purchase_receipts,
         cast(filled.revenue as double) as revenue,
-        sum(cast(filled.revenue as double)) over (
+        cast(sum(filled.revenue) over (
             partition by filled.cohort_month
             order by filled.activity_month
             rows between unbounded preceding and current row
-        ) / filled.cohort_customers as cumulative_revenue_per_customer,
+        ) as double) / filled.cohort_customers as cumulative_revenue_per_customer,
         filled.activity_month = as_of.as_of_month
         and as_of.as_of_date < cast({{ dbt.last_day('as_of.as_of_month', 'month') }} as date)
             as is_partial_month
