@@ -273,5 +273,38 @@ def status(raw_dir) -> None:
     click.echo(f"published:  {paths.published_db} ({published})")
 
 
+
+# --------------------------------------------------------------------------- activation
+
+
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="The published file to serve [default: $XSELL_PUBLISHED_DB or "
+                   "warehouse/xsell.duckdb]. Never the build file.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+def serve(db, host, port) -> None:
+    """A read-only JSON API over the published file (OpenAPI page at /docs); follows a
+    republish within a second."""
+    import duckdb
+
+    from xsell.serve.app import serve as run_server
+
+    paths = Paths.resolve()
+    path = (db or paths.published_db).resolve()
+    if path == paths.build_db.resolve():
+        _echo_err(f"xsell serve: {path} is the build file; serve the published file "
+                  f"({paths.published_db}), which a publish replaces whole.")
+        sys.exit(1)
+    if not path.is_file():
+        _echo_err(f"xsell serve: no published file at {path}: run `xsell run` first.")
+        sys.exit(1)
+    try:
+        run_server(path, host, port)
+    except (OSError, duckdb.Error) as error:
+        _echo_err(f"xsell serve failed: {error}")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
