@@ -277,6 +277,13 @@ class Answers:
         if not items:
             items = self._cold_start_list(limit)
             answer["fallback"] = "cold_start"
+            if not items:
+                answer["not_available"] = {
+                    "analysis": "recommendations", "status": "no_result",
+                    "reason": "the recommender made no list for this customer, and this "
+                              "build has no member without purchases whose popularity list "
+                              "could stand in",
+                }
         if items:
             answer["as_of_date"] = items[0]["as_of_date"]
             answer["is_cold_start"] = items[0]["is_cold_start"]
