@@ -11,10 +11,13 @@
     has_restaurant_visit is null where it cannot be known (anonymous receipts, receipts
     without a purchase, or restaurant conversion not applicable to the data).
 
-    Incremental like int_receipts_aggregated (DuckDB: delete+insert of the receipts with
-    a line from the last loaded day minus incremental_lookback_days; Spark: a table).
-    A restaurant order or a window partner older than that reload needs
-    `dbt build --full-refresh` (tests/incremental/star_facts_match_sources.sql says so).
+    Incremental like int_receipts_aggregated (DuckDB: delete+insert; Spark: a table). A
+    run recomputes the receipts with a line from the last loaded day minus
+    incremental_lookback_days, and from the days before it that the attach window
+    reaches (var attach_window_minutes), so a receipt whose window partner arrives in
+    the new load is recomputed too. A restaurant order that arrives for a day before
+    that needs `dbt build --full-refresh` (tests/incremental/star_facts_match_sources.sql
+    says so).
 -#}
 {{
     config(
@@ -34,12 +37,17 @@ all_receipts as (
 
 {%- if is_incremental() %}
 
+{%- set window_days = ((var("attach_window_minutes") | int) + 1439) // 1440 %}
+
 reloaded as (
     select distinct
         store_id,
         receipt_id
     from {{ ref('int_transaction_lines_enriched') }}
-    where sold_date >= {{ incremental_reload_from("select max(sold_date) from " ~ this) }}
+    where sold_date >= {{ dbt.dateadd(
+        "day", -1 * window_days,
+        incremental_reload_from("select max(sold_date) from " ~ this),
+    ) }}
 ),
 
 receipts as (
