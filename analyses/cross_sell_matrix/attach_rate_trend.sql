@@ -5,7 +5,6 @@ select
     sum(attached_receipts) as attached_receipts,
     sum(anchor_receipts) as anchor_receipts,
     cast(sum(attached_receipts) as double) / sum(anchor_receipts) as attach_rate
-from {{ ref('fct_attach_rates') }}
-where grain = 'family_day'
+from {{ ref('fct_attach_rates_daily') }}
 group by 1, 2
 order by 1, 2

@@ -102,13 +102,16 @@
 
     {{ return([
         {"analysis": "attach_rates", "title": "Attach rates", "area": "cross_sell",
-         "tables": ["marts.fct_attach_rates"],
+         "tables": ["marts.fct_attach_rates_daily", "marts.fct_attach_rates",
+                    "marts.fct_attach_rates_overall"],
          "needs": [sales, anchors, addons, anchor_sales], "notes": [no_times_note, no_prices_note]},
         {"analysis": "addon_lift", "title": "Anchor x add-on lift", "area": "cross_sell",
          "tables": ["marts.fct_addon_lift"],
          "needs": [sales, anchors, addons, anchor_sales], "notes": [no_times_note]},
         {"analysis": "restaurant_conversion", "title": "Restaurant conversion",
-         "area": "cross_sell", "tables": ["marts.fct_restaurant_conversion"],
+         "area": "cross_sell",
+         "tables": ["marts.fct_restaurant_conversion_daily", "marts.fct_restaurant_conversion",
+                    "marts.fct_restaurant_conversion_by_group"],
          "needs": [sales, restaurant, members, restaurant_members]},
         {"analysis": "restaurant_timing", "title": "Restaurant visit timing",
          "area": "cross_sell", "tables": ["marts.fct_restaurant_timing"],

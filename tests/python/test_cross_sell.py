@@ -34,30 +34,52 @@ def config():
 
 
 def test_anchor_share_and_attach_rates_match_the_plant(build, config):
-    lift = query(build, "select distinct anchor_family, anchor_receipts, all_receipts "
+    lift = query(build, "select distinct store_id, anchor_family, anchor_receipts, all_receipts "
                         "from marts.fct_addon_lift")
-    anchor_share = lift["anchor_receipts"].sum() / lift["all_receipts"].iloc[0]
+    all_receipts = lift.drop_duplicates("store_id")["all_receipts"].sum()
+    anchor_share = lift["anchor_receipts"].sum() / all_receipts
     assert anchor_share == pytest.approx(config.basket.anchor_receipt_share, abs=0.01)
 
-    overall = query(build, "select * from marts.fct_attach_rates where grain = 'all'").iloc[0]
+    stores = query(build, "select * from marts.fct_attach_rates_overall")
+    assert len(stores) == 2 and stores.attach_rate.between(0.5, 1).all()
+    overall = stores[["anchor_receipts", "attached_receipts", "two_plus_addon_receipts"]].sum()
     assert overall["anchor_receipts"] == lift["anchor_receipts"].sum()
     # Every anchor receipt with two or more add-on lines is attached, so the attach rate is
     # at least the planted two-or-more share; the planted share itself is recovered.
-    assert overall["two_plus_addon_rate"] == pytest.approx(config.basket.addon_min2_share,
-                                                           abs=0.01)
-    assert config.basket.addon_min2_share <= overall["attach_rate"] < 1.0
+    two_plus = overall["two_plus_addon_receipts"] / overall["anchor_receipts"]
+    assert two_plus == pytest.approx(config.basket.addon_min2_share, abs=0.01)
+    assert config.basket.addon_min2_share <= (
+        overall["attached_receipts"] / overall["anchor_receipts"]) < 1.0
 
-    by_family = query(build, "select * from marts.fct_attach_rates where grain = 'family'")
-    daily = query(build, "select anchor_family, sum(anchor_receipts) as n, "
-                         "sum(attached_receipts) as k from marts.fct_attach_rates "
-                         "where grain = 'family_day' group by 1")
-    merged = by_family.merge(daily, on="anchor_family")
+    by_family = query(build, "select * from marts.fct_attach_rates")
+    daily = query(build, "select anchor_family, store_id, sum(anchor_receipts) as n, "
+                         "sum(attached_receipts) as k from marts.fct_attach_rates_daily "
+                         "group by 1, 2")
+    merged = by_family.merge(daily, on=["anchor_family", "store_id"])
+    assert len(merged) == len(by_family) == len(daily) > 10
     assert (merged["anchor_receipts"] == merged["n"]).all()
     assert (merged["attached_receipts"] == merged["k"]).all()
 
 
 def test_planted_lifts_are_recovered(build, config):
-    lift = query(build, "select * from marts.fct_addon_lift")
+    per_store = query(build, "select * from marts.fct_addon_lift")
+    assert per_store.store_id.nunique() == 2
+    # over both stores: the lift of the summed counts, and significant in each store
+    lift = query(build, """
+        select anchor_family, addon_category,
+            (sum(joint_receipts) / sum(anchor_receipts))
+                / (sum(addon_receipts) / sum(all_receipts)) as lift,
+            exp(ln((sum(joint_receipts) / sum(anchor_receipts))
+                / (sum(addon_receipts) / sum(all_receipts))) - 1.96 * sqrt(
+                1 / sum(joint_receipts) - 1 / sum(anchor_receipts)
+                + 1 / sum(addon_receipts) - 1 / sum(all_receipts))) as lift_ci_low,
+            exp(ln((sum(joint_receipts) / sum(anchor_receipts))
+                / (sum(addon_receipts) / sum(all_receipts))) + 1.96 * sqrt(
+                1 / sum(joint_receipts) - 1 / sum(anchor_receipts)
+                + 1 / sum(addon_receipts) - 1 / sum(all_receipts))) as lift_ci_high,
+            bool_and(is_significant) as is_significant
+        from marts.fct_addon_lift group by 1, 2
+    """)
     planted = config.basket.lifts
     checked = 0
     for family, categories in planted.items():
@@ -84,6 +106,8 @@ def test_lift_counts_equal_an_independent_count_from_the_raw_files(build):
     lines = pd.read_parquet(raw / "transactions.parquet")
     products = pd.read_parquet(raw / "products.parquet")
     lines = lines[lines.quantity > 0].merge(products, on="product_id")
+    store = lines.store_id.min()  # fct_addon_lift counts per store
+    lines = lines[lines.store_id == store]
     receipts = lines.groupby("receipt_id").agg(
         customer_id=("customer_id", "first"), store_id=("store_id", "first"),
         sold_at=("sold_at", "min"))
@@ -104,7 +128,7 @@ def test_lift_counts_equal_an_independent_count_from_the_raw_files(build):
     expected_lift = (expected_joint / len(tables)) / (len(has_kitchenware) / n)
 
     row = query(build, "select * from marts.fct_addon_lift where anchor_family = 'TABLES' "
-                       "and addon_category = 'KITCHENWARE'").iloc[0]
+                       f"and addon_category = 'KITCHENWARE' and store_id = '{store}'").iloc[0]
     assert len(pairs) > 0  # the window matters in this store
     assert row["all_receipts"] == n
     assert row["anchor_receipts"] == len(tables)
@@ -114,8 +138,9 @@ def test_lift_counts_equal_an_independent_count_from_the_raw_files(build):
 
 
 def test_restaurant_conversion_matches_the_plant(build, config):
-    groups = query(build, "select * from marts.fct_restaurant_conversion where grain = 'group'")
-    rates = dict(zip(groups.anchor_family, groups.conversion_rate, strict=True))
+    groups = query(build, "select shopper_group, sum(converted_receipts) / sum(receipts) as rate "
+                          "from marts.fct_restaurant_conversion_by_group group by 1")
+    rates = dict(zip(groups.shopper_group, groups.rate, strict=True))
     assert rates["ANY_ANCHOR"] == pytest.approx(config.restaurant.anchor_rate, abs=0.03)
     assert rates["NO_ANCHOR"] == pytest.approx(config.restaurant.other_rate, abs=0.03)
 

@@ -121,10 +121,12 @@ def test_reconciliation_agrees_exactly_on_the_clean_store(clean):
     mix = frame[frame["check"] == "revenue_mix_matches_staged_lines"]
     assert len(mix) == store_days
     assert (mix["left_value"] - mix["right_value"]).abs().max() < 0.01
-    # the synthetic store never puts two anchor families on one receipt, so the overall
+    # the synthetic store never puts two anchor families on one receipt, so a store's
     # anchor receipts equal the sum of the families' in fct_addon_lift
-    overall = frame[frame["check"] == "attach_all_receipts_within_lift_families"].iloc[0]
-    assert overall["left_value"] == overall["right_value"] > 1000
+    stores = frame[frame["check"] == "attach_all_receipts_within_lift_families"]
+    assert len(stores) == 2
+    assert (stores["left_value"] == stores["right_value"]).all()
+    assert (stores["left_value"] > 1000).all()
 
 
 def test_data_docs_show_this_run(clean):
@@ -244,12 +246,12 @@ def reconciliation_broken(store_build, tmp_path_factory):
             "where store_id = ? and sold_date = ?", [store, day]
         ).fetchone()[0]
         overall, rate = con.execute(
-            "select anchor_receipts, attach_rate from marts.fct_attach_rates "
-            "where grain = 'all'"
+            "select anchor_receipts, attach_rate from marts.fct_attach_rates_overall "
+            "where store_id = ?", [store]
         ).fetchone()
         con.execute(
-            "update marts.fct_attach_rates set anchor_receipts = anchor_receipts + 1 "
-            "where grain = 'all'"
+            "update marts.fct_attach_rates_overall set anchor_receipts = anchor_receipts + 1 "
+            "where store_id = ?", [store]
         )
         con.execute("drop table ml.ml_segment_selection")
     report = validate(db, gx_dir=copy_gx(work / "gx"), docs_dir=None,
@@ -276,7 +278,7 @@ def test_overall_anchor_receipts_above_the_families_sum_fail(reconciliation_brok
     r = reconciliation_broken
     [failure] = by_check(r["report"], "attach_all_receipts_within_lift_families")
     assert failure.examples == (
-        f"all anchor receipts: fct_attach_rates (all) {r['overall'] + 1} vs "
+        f"store {r['store']}: fct_attach_rates_overall {r['overall'] + 1} vs "
         f"sum of fct_addon_lift families {r['overall']}",
     )
 
@@ -292,13 +294,13 @@ def test_missing_table_fails_its_suite_and_skips_its_checks(reconciliation_broke
 
 def test_band_override_fails_with_the_observed_rate_and_the_parameter(reconciliation_broken):
     r = reconciliation_broken
-    [failure] = by_suite(r["report"], "bands.fct_attach_rates", "attach_rate")
-    assert failure.table == "marts.fct_attach_rates"
+    [failure] = by_suite(r["report"], "bands.fct_attach_rates_overall", "attach_rate")
+    assert failure.table == "marts.fct_attach_rates_overall"
     assert failure.arguments == (
-        "min_value=0.99 [attach_rate_all_min], max_value=0.999 [attach_rate_all_max], "
-        "where grain == 'all'"
+        "min_value=0.99 [attach_rate_all_min], max_value=0.999 [attach_rate_all_max]"
     )
-    assert failure.examples[0].startswith(f"{format_value(r['rate'])} (grain=all")
+    assert failure.unexpected_count == 2  # both stores attach about 97 %
+    assert f"{format_value(r['rate'])} (store_id={r['store']})" in failure.examples
     assert len(r["report"].failures) == 4  # the three above and the missing table
 
 

@@ -118,12 +118,16 @@ def test_lift_heatmap_equals_the_mart_and_the_takeaway_names_the_strongest_pair(
     heatmap = figures(rendered["pages"]["cross_sell"])["lift-heatmap"]["data"][0]
     z, x, y = values(heatmap["z"]), list(heatmap["x"]), list(heatmap["y"])
     with duckdb.connect(str(rendered["db"]), read_only=True) as con:
-        lifts = con.execute(
-            "select anchor_family, addon_category, lift from marts.fct_addon_lift"
-        ).fetchall()
+        # over both stores: the lift of the summed counts, significant in each store
+        over_stores = (
+            "select anchor_family, addon_category, (sum(joint_receipts) / sum(anchor_receipts))"
+            " / (sum(addon_receipts) / sum(all_receipts)) as lift, "
+            "bool_and(is_significant) as significant from marts.fct_addon_lift group by 1, 2")
+        lifts = con.execute(f"select anchor_family, addon_category, lift from ({over_stores})"
+                            ).fetchall()
         best = con.execute(
-            "select anchor_family, addon_category, lift from marts.fct_addon_lift "
-            "where is_significant order by lift desc limit 1"
+            f"select anchor_family, addon_category, lift from ({over_stores}) "
+            "where significant order by lift desc limit 1"
         ).fetchone()
     assert len(lifts) == len(x) * len(y)
     for anchor, addon, lift in lifts:
@@ -140,8 +144,8 @@ def test_takeaways_carry_figures_recomputed_from_the_marts(rendered):
             "/ sum(revenue) filter (revenue_stream <> 'RETURNS') from marts.fct_revenue_mix"
         ).fetchone()[0]
         family, attach = con.execute(
-            "select anchor_family, attach_rate from marts.fct_attach_rates "
-            "where grain = 'family' order by attach_rate desc limit 1"
+            "select anchor_family, sum(attached_receipts) / sum(anchor_receipts) as rate "
+            "from marts.fct_attach_rates group by 1 order by rate desc, 1 limit 1"
         ).fetchone()
         segment, customer_share, revenue_share = con.execute(
             "select rfm_segment, count(*) / sum(count(*)) over (), "
@@ -149,9 +153,11 @@ def test_takeaways_carry_figures_recomputed_from_the_marts(rendered):
             "from marts.fct_customer_rfm group by 1 order by sum(monetary) desc limit 1"
         ).fetchone()
         any_anchor, no_anchor = con.execute(
-            "select max(conversion_rate) filter (anchor_family = 'ANY_ANCHOR'), "
-            "max(conversion_rate) filter (anchor_family = 'NO_ANCHOR') "
-            "from marts.fct_restaurant_conversion where grain = 'group'"
+            "select sum(converted_receipts) filter (shopper_group = 'ANY_ANCHOR') "
+            "/ sum(receipts) filter (shopper_group = 'ANY_ANCHOR'), "
+            "sum(converted_receipts) filter (shopper_group = 'NO_ANCHOR') "
+            "/ sum(receipts) filter (shopper_group = 'NO_ANCHOR') "
+            "from marts.fct_restaurant_conversion_by_group"
         ).fetchone()
     pages = rendered["pages"]
     assert f"Anchors bring {anchor_share:.0%} of gross revenue" in \

@@ -40,11 +40,15 @@ STORE = {"seed": 5, "days": 60, "stores": 1, "dirty_fraction": 0.01}
 
 # Every SQL mart, with the columns that identify a row (its primary-key tests).
 MARTS = {
-    "fct_attach_rates": ["grain", "anchor_family", "sold_date"],
-    "fct_addon_lift": ["anchor_family", "addon_category"],
+    "fct_attach_rates_daily": ["anchor_family", "store_id", "sold_date"],
+    "fct_attach_rates": ["anchor_family", "store_id"],
+    "fct_attach_rates_overall": ["store_id"],
+    "fct_addon_lift": ["store_id", "anchor_family", "addon_category"],
     "fct_revenue_mix": ["store_id", "sold_date", "revenue_stream"],
     "fct_impulse_by_hour": ["sold_weekday", "sold_hour"],
-    "fct_restaurant_conversion": ["grain", "anchor_family", "sold_date"],
+    "fct_restaurant_conversion_daily": ["anchor_family", "store_id", "sold_date"],
+    "fct_restaurant_conversion": ["anchor_family", "store_id"],
+    "fct_restaurant_conversion_by_group": ["shopper_group", "store_id"],
     "fct_restaurant_timing": ["shopper_group", "bucket_order"],
     "fct_product_affinity": ["relation", "product_id", "affinity_rank"],
     "fct_promotion_uplift": ["campaign_target_id"],
@@ -53,6 +57,7 @@ MARTS = {
     "fct_customer_coverage": ["store_id"],
     "fct_revenue_at_risk": ["rfm_segment"],
     "dim_customers": ["customer_id"],
+    "fct_analysis_coverage": ["analysis", "store_id"],
 }
 
 # DuckDB type -> Spark type of the same contract data_type.

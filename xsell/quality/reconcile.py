@@ -86,60 +86,71 @@ def _items(name: str, pairs: list[tuple[str, float, float]], *, money: bool = Fa
 def _attach_family_vs_lift(con, tables) -> pd.DataFrame:
     attach = _query(
         con,
-        "select anchor_family, anchor_receipts as value from marts.fct_attach_rates "
-        "where grain = 'family'",
+        "select store_id, anchor_family, anchor_receipts as value from marts.fct_attach_rates",
     )
     lift = _query(
         con,
-        "select anchor_family, max(anchor_receipts) as value, "
+        "select store_id, anchor_family, max(anchor_receipts) as value, "
         "max(anchor_receipts) - min(anchor_receipts) as spread "
-        "from marts.fct_addon_lift group by anchor_family",
+        "from marts.fct_addon_lift group by store_id, anchor_family",
     )
     out = _compare(
-        "attach_family_receipts_match_lift", attach, lift[["anchor_family", "value"]],
-        ["anchor_family"],
+        "attach_family_receipts_match_lift", attach, lift[["store_id", "anchor_family", "value"]],
+        ["store_id", "anchor_family"],
     )
-    # rows of one family in fct_addon_lift must all carry the same anchor_receipts
-    spread = lift.set_index("anchor_family")["spread"].astype("float64")
-    out["excess"] += out["item"].map(spread).fillna(0.0).to_numpy()
+    # rows of one store and family in fct_addon_lift must all carry the same anchor_receipts
+    spread = lift.assign(item=lift.store_id.astype(str) + " " + lift.anchor_family.astype(str))
+    out["excess"] += out["item"].map(spread.set_index("item")["spread"].astype("float64")
+                                      ).fillna(0.0).to_numpy()
     return out
 
 
 def _attach_all_vs_lift(con, tables) -> pd.DataFrame:
-    overall = con.execute(
-        "select coalesce(sum(anchor_receipts), 0) from marts.fct_attach_rates "
-        "where grain = 'all'"
-    ).fetchone()[0]
-    total, largest = con.execute(
-        "select coalesce(sum(value), 0), coalesce(max(value), 0) from ("
-        "  select max(anchor_receipts) as value from marts.fct_addon_lift "
-        "  group by anchor_family)"
-    ).fetchone()
-    excess = max(0, overall - total) + max(0, largest - overall)
-    return pd.DataFrame(
-        [{"check": "attach_all_receipts_within_lift_families", "item": "all anchor receipts",
-          "left_value": float(overall), "right_value": float(total), "excess": float(excess)}]
+    overall = _query(
+        con, "select store_id, anchor_receipts as value from marts.fct_attach_rates_overall"
     )
+    families = _query(
+        con,
+        "select store_id, sum(value) as total, max(value) as largest from ("
+        "  select store_id, anchor_family, max(anchor_receipts) as value "
+        "  from marts.fct_addon_lift group by store_id, anchor_family) group by store_id",
+    )
+    merged = overall.merge(families, on="store_id", how="outer").fillna(0.0)
+    excess = ((merged["value"] - merged["total"]).clip(lower=0)
+              + (merged["largest"] - merged["value"]).clip(lower=0))
+    return pd.DataFrame({
+        "check": "attach_all_receipts_within_lift_families",
+        "item": "store " + merged["store_id"].astype(str),
+        "left_value": merged["value"].astype("float64"),
+        "right_value": merged["total"].astype("float64"),
+        "excess": excess.astype("float64"),
+    })
 
 
-def _attach_days_sum_to_family(con, tables) -> pd.DataFrame:
-    frames = []
-    for measure in ("anchor_receipts", "attached_receipts", "addon_lines"):
-        days = _query(
-            con,
-            f"select anchor_family, sum({measure}) as value from marts.fct_attach_rates "
-            "where grain = 'family_day' group by anchor_family",
-        )
-        family = _query(
-            con,
-            f"select anchor_family, {measure} as value from marts.fct_attach_rates "
-            "where grain = 'family'",
-        )
-        days["measure"] = family["measure"] = measure
-        frames.append(
-            _compare("attach_days_sum_to_family", days, family, ["anchor_family", "measure"])
-        )
-    return pd.concat(frames, ignore_index=True)
+def _days_sum_to_period(name: str, daily: str, period: str, key: str, measures):
+    def rows(con, tables) -> pd.DataFrame:
+        frames = []
+        for measure in measures:
+            days = _query(
+                con,
+                f"select {key}, store_id, sum({measure}) as value from marts.{daily} "
+                f"group by {key}, store_id",
+            )
+            whole = _query(con, f"select {key}, store_id, {measure} as value from marts.{period}")
+            days["measure"] = whole["measure"] = measure
+            frames.append(_compare(name, days, whole, [key, "store_id", "measure"]))
+        return pd.concat(frames, ignore_index=True)
+    return rows
+
+
+_attach_days_sum_to_family = _days_sum_to_period(
+    "attach_days_sum_to_family", "fct_attach_rates_daily", "fct_attach_rates", "anchor_family",
+    ("anchor_receipts", "attached_receipts", "addon_lines"),
+)
+_restaurant_days_sum_to_family = _days_sum_to_period(
+    "restaurant_days_sum_to_family", "fct_restaurant_conversion_daily",
+    "fct_restaurant_conversion", "anchor_family", ("receipts", "converted_receipts"),
+)
 
 
 def _purchase_receipts_agree(con, tables) -> pd.DataFrame:
@@ -154,8 +165,10 @@ def _purchase_receipts_agree(con, tables) -> pd.DataFrame:
             "select coalesce(sum(receipts), 0) from marts.fct_impulse_by_hour"
         )
     if "marts.fct_addon_lift" in tables:
-        others["fct_addon_lift.all_receipts"] = (
-            "select distinct all_receipts from marts.fct_addon_lift"
+        # every row of a store carries the store's all_receipts: summed once per store
+        others["fct_addon_lift.all_receipts (summed over stores)"] = (
+            "select sum(all_receipts) from "
+            "(select distinct store_id, all_receipts from marts.fct_addon_lift)"
         )
     if "marts.fct_customer_coverage" in tables:
         others["fct_customer_coverage.purchase_receipts (ALL)"] = (
@@ -297,8 +310,8 @@ def _one_segment_choice(con, tables) -> pd.DataFrame:
 CHECKS: tuple[Check, ...] = (
     Check(
         name="attach_family_receipts_match_lift",
-        rule="per anchor family, fct_attach_rates (grain = family) anchor_receipts = the "
-        "anchor_receipts of every fct_addon_lift row of that family",
+        rule="per store and anchor family, fct_attach_rates anchor_receipts = the "
+        "anchor_receipts of every fct_addon_lift row of that store and family",
         tables=("marts.fct_attach_rates", "marts.fct_addon_lift"),
         columns="anchor_receipts",
         sides=("fct_attach_rates", "fct_addon_lift"),
@@ -306,22 +319,31 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         name="attach_all_receipts_within_lift_families",
-        rule="fct_attach_rates (grain = all) anchor_receipts lies between the largest "
+        rule="per store, fct_attach_rates_overall anchor_receipts lies between the largest "
         "family's and the sum over families of fct_addon_lift anchor_receipts (it equals "
         "the sum when no receipt holds anchors of two families)",
-        tables=("marts.fct_attach_rates", "marts.fct_addon_lift"),
+        tables=("marts.fct_attach_rates_overall", "marts.fct_addon_lift"),
         columns="anchor_receipts",
-        sides=("fct_attach_rates (all)", "sum of fct_addon_lift families"),
+        sides=("fct_attach_rates_overall", "sum of fct_addon_lift families"),
         rows=_attach_all_vs_lift,
     ),
     Check(
         name="attach_days_sum_to_family",
-        rule="fct_attach_rates: per family, the family_day rows sum to the family row "
-        "(anchor_receipts, attached_receipts, addon_lines)",
-        tables=("marts.fct_attach_rates",),
+        rule="per store and anchor family, the days of fct_attach_rates_daily sum to "
+        "fct_attach_rates (anchor_receipts, attached_receipts, addon_lines)",
+        tables=("marts.fct_attach_rates_daily", "marts.fct_attach_rates"),
         columns="anchor_receipts, attached_receipts, addon_lines",
-        sides=("sum of family_day rows", "family row"),
+        sides=("sum of fct_attach_rates_daily", "fct_attach_rates"),
         rows=_attach_days_sum_to_family,
+    ),
+    Check(
+        name="restaurant_days_sum_to_family",
+        rule="per store and anchor family, the days of fct_restaurant_conversion_daily sum "
+        "to fct_restaurant_conversion (receipts, converted_receipts)",
+        tables=("marts.fct_restaurant_conversion_daily", "marts.fct_restaurant_conversion"),
+        columns="receipts, converted_receipts",
+        sides=("sum of fct_restaurant_conversion_daily", "fct_restaurant_conversion"),
+        rows=_restaurant_days_sum_to_family,
     ),
     Check(
         name="purchase_receipts_agree",

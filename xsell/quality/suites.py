@@ -163,22 +163,31 @@ STAGING = [
 
 # --- cross-sell marts ----------------------------------------------------------------------
 
-OVERALL = Column("grain") == "all"
-
-CROSS_SELL = [
-    SuiteSpec(
-        "marts.fct_attach_rates", "cross_sell", ("grain", "anchor_family", "sold_date"),
+def attach_suite(table: str, key: tuple[str, ...]) -> SuiteSpec:
+    return SuiteSpec(
+        table, "cross_sell", key,
         _flat(
             not_null("anchor_receipts", "attached_receipts", "attach_rate"),
-            in_set("grain", ["family_day", "family", "all"]),
             non_negative("addon_lines", "addon_revenue"),
             at_least("anchor_receipts", "attached_receipts"),
             at_least("attached_receipts", "two_plus_addon_receipts"),
-            in_set("anchor_family", ["ALL"], where=OVERALL),
         ),
-    ),
+    )
+
+
+def restaurant_suite(table: str, key: tuple[str, ...]) -> SuiteSpec:
+    return SuiteSpec(
+        table, "cross_sell", key,
+        [at_least("receipts", "converted_receipts")],
+    )
+
+
+CROSS_SELL = [
+    attach_suite("marts.fct_attach_rates_daily", ("anchor_family", "store_id", "sold_date")),
+    attach_suite("marts.fct_attach_rates", ("anchor_family", "store_id")),
+    attach_suite("marts.fct_attach_rates_overall", ("store_id",)),
     SuiteSpec(
-        "marts.fct_addon_lift", "cross_sell", ("anchor_family", "addon_category"),
+        "marts.fct_addon_lift", "cross_sell", ("store_id", "anchor_family", "addon_category"),
         _flat(
             not_null("all_receipts", "anchor_receipts", "addon_receipts", "joint_receipts", "lift"),
             at_least("anchor_receipts", "joint_receipts"),
@@ -221,14 +230,10 @@ CROSS_SELL = [
             at_least("related_basket_count", "together_count"),
         ),
     ),
-    SuiteSpec(
-        "marts.fct_restaurant_conversion", "cross_sell", ("grain", "anchor_family", "sold_date"),
-        _flat(
-            not_null("receipts", "conversion_rate"),
-            non_negative("restaurant_revenue"),
-            at_least("receipts", "converted_receipts"),
-        ),
-    ),
+    restaurant_suite("marts.fct_restaurant_conversion_daily",
+                     ("anchor_family", "store_id", "sold_date")),
+    restaurant_suite("marts.fct_restaurant_conversion", ("anchor_family", "store_id")),
+    restaurant_suite("marts.fct_restaurant_conversion_by_group", ("shopper_group", "store_id")),
     SuiteSpec(
         "marts.fct_restaurant_timing", "cross_sell", ("shopper_group", "bucket_order"),
         _flat(
@@ -529,11 +534,10 @@ ML_MODELS = [
 
 BANDS = [
     SuiteSpec(
-        "bands.fct_attach_rates", "bands", ("grain", "anchor_family", "sold_date"),
-        # the share of anchor receipts that pull an add-on along, over all days
-        [between("attach_rate", param("attach_rate_all_min"), param("attach_rate_all_max"),
-                 where=OVERALL)],
-        table="marts.fct_attach_rates",
+        "bands.fct_attach_rates_overall", "bands", ("store_id",),
+        # the share of anchor receipts that pull an add-on along, over all days, per store
+        [between("attach_rate", param("attach_rate_all_min"), param("attach_rate_all_max"))],
+        table="marts.fct_attach_rates_overall",
     ),
     SuiteSpec(
         "bands.fct_customer_rfm", "bands", ("customer_id",),

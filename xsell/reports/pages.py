@@ -172,8 +172,15 @@ def margin_rate(data: Data) -> Block:
 
 def lift_heatmap(data: Data) -> Block:
     frame = data.frame(
-        "select anchor_family, addon_category, lift, joint_receipts, is_significant "
-        "from marts.fct_addon_lift",
+        # over all stores: the lift of the summed counts (a lift is not additive)
+        """
+        select anchor_family, addon_category,
+            (cast(sum(joint_receipts) as double) / sum(anchor_receipts))
+                / (cast(sum(addon_receipts) as double) / sum(all_receipts)) as lift,
+            sum(joint_receipts) as joint_receipts,
+            bool_and(is_significant) as is_significant
+        from marts.fct_addon_lift group by anchor_family, addon_category
+        """,
         "marts.fct_addon_lift",
     )
     anchors = sorted(frame.anchor_family.unique())
@@ -194,25 +201,35 @@ def lift_heatmap(data: Data) -> Block:
     best = (significant if not significant.empty else frame).sort_values("lift").iloc[-1]
     takeaway = (
         f"{best.anchor_family} buyers take {best.addon_category} {best.lift:.1f}× as often "
-        f"as the average shopper; {len(significant)} of {len(frame)} pairs are significant."
+        f"as the average shopper"
     )
+    stores = data.con.execute(
+        "select count(distinct store_id) from marts.fct_addon_lift").fetchone()[0]
+    takeaway += f"; {len(significant)} of {len(frame)} pairs are significant" + (
+        "." if stores == 1 else f" in each of the {stores} stores.")
     return Chart("lift-heatmap", "Add-on lift by anchor family and add-on category (×)", fig,
                  takeaway, note="Lift = P(add-on | anchor) / P(add-on) over all purchase "
                  "receipts; 1 = no pull.")
 
 
 def attach_by_family(data: Data) -> Block:
-    frame = data.frame(
+    family = data.frame(
+        # over all stores: the rates of the summed counts
         """
-        select anchor_family, attach_rate, two_plus_addon_rate, anchor_receipts, grain
-        from marts.fct_attach_rates where grain in ('family', 'all')
-        order by attach_rate desc
+        select anchor_family,
+            cast(sum(attached_receipts) as double) / sum(anchor_receipts) as attach_rate,
+            cast(sum(two_plus_addon_receipts) as double) / sum(anchor_receipts)
+                as two_plus_addon_rate,
+            sum(anchor_receipts) as anchor_receipts
+        from marts.fct_attach_rates group by anchor_family
+        order by attach_rate desc, anchor_family
         """,
         "marts.fct_attach_rates",
     )
-    family = frame[frame.grain == "family"]
-    if family.empty:
-        raise NoData("No data: marts.fct_attach_rates has no anchor family rows.")
+    overall = data.con.execute(
+        "select cast(sum(attached_receipts) as double) / sum(anchor_receipts) "
+        "from marts.fct_attach_rates_overall"
+    ).fetchone()[0]
     fig = go.Figure([
         go.Bar(name="Attach rate", x=list(family.anchor_family), y=_list(family.attach_rate * 100)),
         go.Bar(name="Two or more add-ons", x=list(family.anchor_family),
@@ -221,8 +238,7 @@ def attach_by_family(data: Data) -> Block:
     fig.update_layout(barmode="group")
     _axes(fig, "Anchor family", "Anchor receipts with add-ons (%)")
     top = family.iloc[0]
-    overall = frame[frame.grain == "all"]
-    tail = f"; overall {pct(overall.attach_rate.iloc[0])}" if not overall.empty else ""
+    tail = f"; overall {pct(overall)}" if overall is not None else ""
     return Chart(
         "attach-by-family", "Attach rate by anchor family", fig,
         f"{top.anchor_family} anchors pull an add-on on {pct(top.attach_rate)} of "
@@ -236,10 +252,10 @@ def attach_over_time(data: Data) -> Block:
         select date_trunc('week', sold_date) as week, anchor_family,
             sum(attached_receipts) / sum(anchor_receipts) as attach_rate,
             sum(anchor_receipts) as anchor_receipts
-        from marts.fct_attach_rates where grain = 'family_day'
+        from marts.fct_attach_rates_daily
         group by all having sum(anchor_receipts) > 0 order by week
         """,
-        "marts.fct_attach_rates",
+        "marts.fct_attach_rates_daily",
     )
     fig = go.Figure()
     for family in sorted(frame.anchor_family.unique()):
@@ -343,10 +359,13 @@ def impulse_anchor(data: Data) -> Block:
 
 def restaurant_conversion(data: Data) -> Block:
     frame = data.frame(
+        # over all stores: the rates of the summed counts
         """
-        select anchor_family, conversion_rate, receipts, avg_minutes_from_checkout
-        from marts.fct_restaurant_conversion where grain = 'family'
-        order by anchor_family = 'NO_ANCHOR', conversion_rate desc
+        select anchor_family,
+            cast(sum(converted_receipts) as double) / sum(receipts) as conversion_rate,
+            sum(receipts) as receipts
+        from marts.fct_restaurant_conversion group by anchor_family
+        order by anchor_family = 'NO_ANCHOR', conversion_rate desc, anchor_family
         """,
         "marts.fct_restaurant_conversion",
     )
@@ -358,8 +377,8 @@ def restaurant_conversion(data: Data) -> Block:
     _axes(fig, "Anchor family (NO_ANCHOR = receipts without one)",
           "Same-day restaurant visits (% of member receipts)")
     groups = data.con.execute(
-        "select anchor_family, conversion_rate from marts.fct_restaurant_conversion "
-        "where grain = 'group'"
+        "select shopper_group, cast(sum(converted_receipts) as double) / sum(receipts) "
+        "from marts.fct_restaurant_conversion_by_group group by shopper_group"
     ).fetchall()
     rates = dict(groups)
     top = frame[frame.anchor_family != "NO_ANCHOR"]
@@ -901,7 +920,8 @@ PAGES = (
     PageSpec(
         "cross_sell", "Cross-sell matrix",
         "Which add-on categories does each anchor family pull along, and how often?",
-        ("marts.fct_addon_lift", "marts.fct_attach_rates"),
+        ("marts.fct_addon_lift", "marts.fct_attach_rates", "marts.fct_attach_rates_overall",
+         "marts.fct_attach_rates_daily"),
         (
             ("lift-heatmap", "Add-on lift by anchor family and add-on category", lift_heatmap),
             ("attach-by-family", "Attach rate by anchor family", attach_by_family),
@@ -921,8 +941,8 @@ PAGES = (
     PageSpec(
         "restaurant", "Restaurant conversion",
         "Do anchor shoppers eat at the restaurant, and when?",
-        ("marts.fct_restaurant_conversion", "marts.fct_restaurant_timing",
-         "ml.ml_restaurant_calibration"),
+        ("marts.fct_restaurant_conversion", "marts.fct_restaurant_conversion_by_group",
+         "marts.fct_restaurant_timing", "ml.ml_restaurant_calibration"),
         (
             ("restaurant-conversion", "Same-day restaurant conversion by anchor family",
              restaurant_conversion),

@@ -1,5 +1,7 @@
 {#-
-    Anchor family x add-on category: {{ doc("lift") }}
+    Anchor family x add-on category, per store: {{ doc("lift") }}
+    The four counts are additive over stores: a lift over several stores is
+    sum(joint) x sum(all) / (sum(anchor) x sum(addon)).
     The 95% interval is the log (Katz) interval for a ratio of two proportions,
     se(log lift) = sqrt(1/joint - 1/anchor + 1/addon - 1/all); it ignores that the
     anchor receipts are part of the baseline, which makes it slightly wide.
@@ -7,7 +9,10 @@
 with
 
 receipts as (
-    select receipt_id from {{ ref('int_receipts_aggregated') }}
+    select
+        receipt_id,
+        store_id
+    from {{ ref('int_receipts_aggregated') }}
     where is_purchase
 ),
 
@@ -17,53 +22,68 @@ attached as (
 
 anchor_receipts as (
     select
-        receipt_id,
-        category as anchor_family
+        receipts.receipt_id,
+        receipts.store_id,
+        attached.category as anchor_family
     from attached
-    where own_anchor_lines > 0
+    inner join receipts
+        on attached.receipt_id = receipts.receipt_id
+    where attached.own_anchor_lines > 0
 ),
 
 addon_receipts as (
     select
-        receipt_id,
-        category as addon_category
+        receipts.receipt_id,
+        receipts.store_id,
+        attached.category as addon_category
     from attached
-    where own_addon_lines + window_addon_lines > 0
+    inner join receipts
+        on attached.receipt_id = receipts.receipt_id
+    where attached.own_addon_lines + attached.window_addon_lines > 0
 ),
 
 totals as (
-    select count(*) as all_receipts from receipts
+    select
+        store_id,
+        count(*) as all_receipts
+    from receipts
+    group by store_id
 ),
 
 anchor_counts as (
     select
+        store_id,
         anchor_family,
         count(*) as anchor_receipts
     from anchor_receipts
-    group by anchor_family
+    group by store_id, anchor_family
 ),
 
 addon_counts as (
     select
+        store_id,
         addon_category,
         count(*) as addon_receipts
     from addon_receipts
-    group by addon_category
+    group by store_id, addon_category
 ),
 
 joint_counts as (
     select
+        anchor_receipts.store_id,
         anchor_receipts.anchor_family,
         addon_receipts.addon_category,
         count(*) as joint_receipts
     from anchor_receipts
     inner join addon_receipts
         on anchor_receipts.receipt_id = addon_receipts.receipt_id
-    group by anchor_receipts.anchor_family, addon_receipts.addon_category
+        and anchor_receipts.store_id = addon_receipts.store_id
+    group by anchor_receipts.store_id, anchor_receipts.anchor_family, addon_receipts.addon_category
 ),
 
 pairs as (
     select
+        anchor_counts.store_id,
         anchor_counts.anchor_family,
         addon_counts.addon_category,
         totals.all_receipts,
@@ -71,10 +91,13 @@ pairs as (
         addon_counts.addon_receipts,
         coalesce(joint_counts.joint_receipts, 0) as joint_receipts
     from anchor_counts
-    cross join addon_counts
-    cross join totals
+    inner join addon_counts
+        on anchor_counts.store_id = addon_counts.store_id
+    inner join totals
+        on anchor_counts.store_id = totals.store_id
     left join joint_counts
-        on anchor_counts.anchor_family = joint_counts.anchor_family
+        on anchor_counts.store_id = joint_counts.store_id
+        and anchor_counts.anchor_family = joint_counts.anchor_family
         and addon_counts.addon_category = joint_counts.addon_category
 ),
 
@@ -96,6 +119,7 @@ metrics as (
 
 final as (
     select
+        cast(store_id as {{ dbt.type_string() }}) as store_id,
         cast(anchor_family as {{ dbt.type_string() }}) as anchor_family,
         cast(addon_category as {{ dbt.type_string() }}) as addon_category,
         cast(all_receipts as bigint) as all_receipts,

@@ -46,9 +46,11 @@ by_segment as (
         rfm.rfm_segment,
         count(*) as customers,
         sum(rfm.frequency) as purchase_receipts,
-        sum(rfm.monetary) as revenue,
-        sum(lifetime_value.expected_spend) as expected_spend,
-        sum(lifetime_value.expected_discounted_value) as expected_discounted_value
+        -- exact sums (macro money): doubles would differ in their last bits between builds
+        sum({{ money("rfm.monetary") }}) as revenue,
+        sum({{ money("lifetime_value.expected_spend") }}) as expected_spend,
+        sum({{ money("lifetime_value.expected_discounted_value") }})
+            as expected_discounted_value
     from rfm
     left join lifetime_value
         on rfm.customer_id = lifetime_value.customer_id
