@@ -159,7 +159,10 @@ def server(db: Path, log: Path):
                 with contextlib.suppress(OSError):
                     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                     connection.request("GET", "/health")
-                    if connection.getresponse().status == 200:
+                    response = connection.getresponse()
+                    # measured once the file's lookups are in memory
+                    if response.status == 200 and \
+                            response.getheader("X-Xsell-Answered-From") == "memory":
                         break
                 if time.monotonic() > deadline:
                     raise SystemExit("xsell serve did not start in 120 s")

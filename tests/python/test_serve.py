@@ -27,6 +27,7 @@ from support import PROJECT_DIR, XSELL, run_xsell
 
 from xsell.generate import generate_store
 from xsell.serve import models
+from xsell.serve.queries import NotFound, Warehouse
 
 pytestmark = pytest.mark.dbt
 
@@ -154,6 +155,7 @@ def test_health_names_the_published_build_and_its_coverage(built, server):
     assert headers["x-xsell-run-id"] == sha[:12]
     record = json.loads(built["db"].with_name("published.duckdb.publish.json").read_text())
     assert body["identified_by"] == "publish record"
+    assert body["products_from"] == "marts.dim_products"
     assert body["published_at"] == record["published_at"]
     coverage = rows(built["db"], "select analysis, store_id, status, row_count, reason "
                     "from marts.fct_analysis_coverage order by analysis_order, store_id")
@@ -242,7 +244,7 @@ def test_customer_figures_equal_the_marts(built, server):
 def test_recommendations_equal_the_mart_with_a_reason_and_name_per_item(built, server):
     db = built["db"]
     names = {r["product_id"]: r["product_name"] for r in rows(
-        db, "select product_id, product_name from marts.fct_product_affinity")}
+        db, "select product_id, product_name from marts.dim_products")}
     for customer_id in sample_customers(db):
         expected = rows(db, "select * from ml.ml_recommendations where customer_id = ? "
                             "order by recommendation_rank", [customer_id])
@@ -255,9 +257,8 @@ def test_recommendations_equal_the_mart_with_a_reason_and_name_per_item(built, s
         assert [i["reason"] for i in body["items"]] == [r["reason"] for r in expected][:10]
         assert [i["score"] for i in body["items"]] == [r["score"] for r in expected][:10]
         assert all(i["product_name"] for i in body["items"])
-        for item in body["items"]:
-            if item["product_id"] in names:
-                assert item["product_name"] == names[item["product_id"]]
+        assert [i["product_name"] for i in body["items"]] == \
+            [names[i["product_id"]] for i in body["items"]]
         assert body["is_cold_start"] == expected[0]["is_cold_start"]
         assert body["fallback"] is None
         _, _, three = get(server, f"/customers/{q(customer_id)}/recommendations?limit=3")
@@ -282,6 +283,10 @@ def test_bundles_equal_the_rules_and_the_complete_the_room_lists(built, server):
         assert status == 200, body
         models.Bundles.model_validate(body)
         product = body["product"]
+        assert product == one(db, "select product_id, product_name, category, size_class, "
+                                  "is_anchor, is_addon, is_impulse, is_merchandise, "
+                                  "median_unit_price, price_band from marts.dim_products "
+                                  "where product_id = ?", [product_id])
         expected = rows(
             db, "select * from marts.fct_association_rules where item_level = 'product' "
                 "and list_contains(antecedent, ?) order by lift desc, confidence desc, "
@@ -309,9 +314,11 @@ def test_bundles_equal_the_rules_and_the_complete_the_room_lists(built, server):
                          [product_id])
         assert [r["anchor_family"] for r in body["completes_rooms"]] == \
             [r["anchor_family"] for r in completes]
+        names = {r["product_id"]: r["product_name"] for r in rows(
+            db, "select product_id, product_name from marts.dim_products")}
         for rule in body["rules"]:
-            assert all(item["product_name"] for item in [*rule["antecedent"],
-                                                          rule["consequent"]])
+            for item in [*rule["antecedent"], rule["consequent"]]:
+                assert item["product_name"] == names[item["product_id"]]
 
 
 def test_similar_equals_the_affinity_mart(built, server):
@@ -331,7 +338,7 @@ def test_similar_equals_the_affinity_mart(built, server):
              r["cosine_similarity"]) for r in expected]
     assert body["upsell"]
     assert body["product"]["product_name"] == one(
-        db, "select product_name from marts.fct_product_affinity where product_id = ? limit 1",
+        db, "select product_name from marts.dim_products where product_id = ?",
         [product_id])["product_name"]
 
 
@@ -370,6 +377,40 @@ def test_segments_and_their_pages_equal_the_marts(built, server):
     status, _, page = get(server, f"/segments/{q(ml_name)}/customers?kind=ml&limit=5")
     assert status == 200 and page["kind"] == "ml" and page["total"] == ml[0]["n"]
     assert all(c["ml_segment_name"] == ml_name for c in page["customers"])
+
+
+def test_answers_from_memory_equal_answers_from_queries(built):
+    """The server answers by queries until it has read the lookups into memory; both
+    give the same answers."""
+    warehouse = Warehouse(built["db"])
+    try:
+        answers = warehouse.answers()
+        customers = [r[0] for r in warehouse.cursor().execute(
+            "select customer_id from marts.dim_customers order by 1 limit 25").fetchall()]
+        products = [r[0] for r in warehouse.cursor().execute(
+            "select product_id from marts.dim_products order by 1").fetchall()]
+
+        def everything():
+            found = [answers.segments(), answers.health()]
+            for customer_id in [*customers, "NOBODY"]:
+                for ask in (answers.customer, lambda c: answers.recommendations(c, 7)):
+                    try:
+                        found.append(ask(customer_id))
+                    except NotFound as missing:
+                        found.append(str(missing))
+            for product_id in products:
+                found += [answers.bundles(product_id, 5), answers.similar(product_id, 4)]
+            for segment in answers.segments()["rfm"] + answers.segments()["ml"]:
+                found.append(answers.segment_customers(segment["name"], None, 30, 5))
+            return found
+
+        by_queries = everything()
+        assert not warehouse.index_ready
+        warehouse.build_index()
+        assert warehouse.index_ready
+        assert everything() == by_queries
+    finally:
+        warehouse.close()
 
 
 # --------------------------------------------------------------------------- errors
@@ -445,6 +486,7 @@ def test_analyses_that_did_not_run_answer_with_their_reason(built, tmp_path):
                         [reason + f" ({analysis})", analysis])
             con.execute(f"delete from {table}")
         con.execute("drop table ml.ml_recommendations_by_anchor")
+        con.execute("drop table marts.dim_products")  # published before it existed
         no_list, cold = [r[0] for r in con.execute(
             "select distinct customer_id from ml.ml_recommendations order by 1 limit 2"
         ).fetchall()]
@@ -454,7 +496,9 @@ def test_analyses_that_did_not_run_answer_with_their_reason(built, tmp_path):
         cold_list = [r[0] for r in con.execute(
             "select product_id from ml.ml_recommendations where customer_id = ? "
             "order by recommendation_rank", [cold]).fetchall()]
-        product = con.execute("select min(product_id) from ml.ml_recommendations").fetchone()[0]
+        product, product_name = con.execute(
+            "select product_id, product_name from ml.ml_recommendations "
+            "order by product_id limit 1").fetchone()
     with running_server(db, tmp_path) as url:
         status, _, body = get(url, f"/customers/{q(no_list)}")
         assert status == 200
@@ -473,9 +517,11 @@ def test_analyses_that_did_not_run_answer_with_their_reason(built, tmp_path):
         status, _, body = get(url, f"/products/{q(product)}/bundles")
         assert status == 200
         assert body["not_available"]["complete_the_room"]["status"] == "not_built"
+        assert body["product"]["product_name"] == product_name  # from the recommendations
         status, _, health = get(url, "/health")
         assert status == 200 and health["identified_by"] == "file"  # a copy: hashed
         assert health["run_id"] == hashlib.sha256(db.read_bytes()).hexdigest()[:12]
+        assert "marts.fct_product_affinity" in health["products_from"]
 
 
 # --------------------------------------------------------------------------- republish

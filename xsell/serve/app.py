@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,6 +31,9 @@ from xsell.serve.queries import Answers, NotFound, Warehouse
 log = logging.getLogger("uvicorn.error")
 
 RUN_ID_HEADER = "X-Xsell-Run-Id"
+# "queries" while the lookups of a newly opened file are being read into memory, "memory"
+# once they are (see xsell.serve.queries)
+ANSWERED_FROM_HEADER = "X-Xsell-Answered-From"
 MAX_ID_LENGTH = 200
 MAX_LIMIT = 100
 MAX_PAGE = 1000
@@ -67,6 +71,7 @@ class PublishedFile:
         self._failed: FileIdentity | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._index_in_background(self._current)
 
     @property
     def current(self) -> Warehouse:
@@ -80,11 +85,35 @@ class PublishedFile:
         try:
             yield warehouse
         finally:
-            with self._lock:
-                warehouse.active -= 1
-                close = warehouse.retired and warehouse.active == 0
-            if close:
-                warehouse.close()
+            self._release(warehouse)
+
+    def _release(self, warehouse: Warehouse) -> None:
+        with self._lock:
+            warehouse.active -= 1
+            close = warehouse.retired and warehouse.active == 0
+        if close:
+            warehouse.close()
+
+    def _index_in_background(self, warehouse: Warehouse) -> None:
+        """Read the file's lookups into memory while requests are answered by queries;
+        stop early if the file is replaced meanwhile."""
+        with self._lock:
+            warehouse.active += 1  # not closed while the index is read
+
+        def build() -> None:
+            try:
+                started = time.perf_counter()
+                warehouse.build_index(stop=lambda: warehouse.retired or self._stop.is_set())
+                if not warehouse.retired:
+                    log.info("xsell serve: run %s answered from memory (read in %.1f s)",
+                             warehouse.run_id, time.perf_counter() - started)
+            except duckdb.Error as error:  # closed underneath, or unreadable: queries stay
+                log.warning("xsell serve: lookups of run %s stay queries: %s",
+                            warehouse.run_id, error)
+            finally:
+                self._release(warehouse)
+
+        threading.Thread(target=build, name="xsell-serve-index", daemon=True).start()
 
     def refresh(self) -> bool:
         """Open the file at the path if it is not the one being served; True if swapped."""
@@ -103,6 +132,7 @@ class PublishedFile:
             log.error("xsell serve: cannot open the new %s (%s); still serving run %s",
                       self.path, error, self._current.run_id)
             return False
+        self._index_in_background(fresh)
         with self._lock:
             old, self._current = self._current, fresh
             old.retired = True
@@ -137,10 +167,12 @@ class PublishedFile:
                 log.exception("xsell serve: watching %s failed", self.path)
 
 
-def _json(body, status: int, run_id: str) -> Response:
+def _json(body, status: int, warehouse: Warehouse) -> Response:
     content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    headers = {RUN_ID_HEADER: warehouse.run_id,
+               ANSWERED_FROM_HEADER: "memory" if warehouse.index_ready else "queries"}
     return Response(content.encode("utf-8"), status_code=status,
-                    media_type="application/json", headers={RUN_ID_HEADER: run_id})
+                    media_type="application/json", headers=headers)
 
 
 def create_app(db_path: Path, *, poll_seconds: float = 0.1, threads: int = 1) -> FastAPI:
@@ -150,6 +182,9 @@ def create_app(db_path: Path, *, poll_seconds: float = 0.1, threads: int = 1) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        info = published.current.info
+        log.info("xsell serve: %s, run %s (published %s); OpenAPI page at /docs", info.path,
+                 info.run_id, info.published_at)
         published.start()
         try:
             yield
@@ -169,8 +204,8 @@ def create_app(db_path: Path, *, poll_seconds: float = 0.1, threads: int = 1) ->
                 error = {"detail": str(missing)}
                 if missing.analysis:
                     error["analysis"] = missing.analysis
-                return _json(error, 404, warehouse.run_id)
-            return _json(body, 200, warehouse.run_id)
+                return _json(error, 404, warehouse)
+            return _json(body, 200, warehouse)
 
     @app.exception_handler(duckdb.Error)
     async def duckdb_failed(_request, error: duckdb.Error):
@@ -235,7 +270,4 @@ def serve(db_path: Path, host: str, port: int, *, poll_seconds: float = 0.1) -> 
     import uvicorn
 
     app = create_app(db_path, poll_seconds=poll_seconds)
-    info = app.state.published.current.info
-    log.info("xsell serve: %s, run %s (published %s)", info.path, info.run_id,
-             info.published_at)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

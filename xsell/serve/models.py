@@ -128,11 +128,19 @@ class Recommendations(Model):
 
 
 class Product(Model):
+    """From marts.dim_products (a file published before it existed: id, name, category
+    and the anchor flag only)."""
+
     product_id: str
     product_name: str | None
-    category: str | None
+    category: str | None = Field(description="An anchor's category is its anchor family.")
     size_class: str | None
     is_anchor: bool | None
+    is_addon: bool | None
+    is_impulse: bool | None
+    is_merchandise: bool | None
+    median_unit_price: float | None
+    price_band: int | None = Field(description="1 (cheapest fifth) to 5.")
 
 
 class RuleItem(Model):

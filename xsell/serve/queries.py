@@ -4,20 +4,29 @@ A :class:`Warehouse` is one published file opened read-only: an in-memory DuckDB
 file attached (DuckDB keeps one database per path in a process, so a plain connect after
 a republish would hand back the old file; an attach in a fresh instance opens the new
 one). It knows which build it holds (:mod:`xsell.serve.published`), which tables the
-build has and which analyses ran (``marts.fct_analysis_coverage``). :class:`Answers`
-holds every query: all of them are constant SQL text with bound parameters, so nothing a
-client sends becomes SQL.
+build has and which analyses ran (``marts.fct_analysis_coverage``).
+
+Every answer is made of :data:`LOOKUPS`: the rows of one published table for one key (a
+customer, a product, a segment), each defined once as SQL. A lookup runs as a query with
+the key as its only bound parameter until :meth:`Warehouse.build_index` has read the
+same SQL for every key into memory; from then on it is a dictionary look-up (a point
+query on a column store scans a row group; the API answers in well under a millisecond
+from memory). Nothing a client sends becomes SQL.
 
 Only the schemas ``marts`` and ``ml`` are read (the published file may hold nothing
-else). Product names and attributes come from ``marts.dim_products``; a build without
-it gets them from the marts that carry names (affinity and recommendations).
+else). Product names and attributes come from ``marts.dim_products``; a file published
+before it existed gets them from the marts that carry names (affinity, recommendations).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import logging
 import math
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,10 +35,27 @@ import duckdb
 from xsell.coverage import Coverage, read_coverage
 from xsell.serve.published import BuildInfo, FileChangedError, FileIdentity, build_info
 
-__all__ = ["Answers", "NotFound", "Warehouse"]
+__all__ = ["LOOKUPS", "Answers", "Lookup", "NotFound", "Warehouse"]
+
+log = logging.getLogger("uvicorn.error")
 
 CATALOG = "published"
 PRODUCTS = "memory.main.products"  # per open file, see Warehouse._create_products
+PRODUCT_COLUMNS = {  # of marts.dim_products, as the API gives them
+    "product_id": "varchar",
+    "product_name": "varchar",
+    "category": "varchar",
+    "size_class": "varchar",
+    "is_anchor": "boolean",
+    "is_addon": "boolean",
+    "is_impulse": "boolean",
+    "is_merchandise": "boolean",
+    "median_unit_price": "double",
+    "price_band": "integer",
+}
+# A lookup with more rows than this stays a query (e.g. the full rule set, hundreds of
+# thousands of rules, when the rules_* vars keep everything).
+MAX_INDEX_ROWS = 1_000_000
 
 # Which analyses (marts.fct_analysis_coverage) and tables each answer needs.
 NEEDS = {
@@ -47,6 +73,143 @@ NEEDS = {
 }
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """The rows of `table` for one key, in `order` (output column names).
+
+    `key` is the key's expression; a lookup whose key is an element of a list column
+    gives `key_test` (true when the bound key is in it) and `key` as `unnest(...)`. A lookup
+    without a key (key None) is one list, e.g. all segments."""
+
+    table: str
+    columns: str
+    order: str
+    key: str | None = None
+    key_test: str | None = None
+    where: str | None = None
+    source: str | None = None  # a subquery instead of the table
+
+    def _from(self) -> str:
+        return self.source or self.table
+
+    def one_sql(self) -> str:
+        tests = [part for part in (self.where, self._key_test()) if part]
+        where = f" where {' and '.join(tests)}" if tests else ""
+        return f"select * from (select {self.columns} from {self._from()}{where}) " \
+               f"order by {self.order}"
+
+    def every_sql(self) -> str:
+        key = self.key or "null"
+        where = f" where {self.where}" if self.where else ""
+        return f"select * from (select {key} as lookup_key, {self.columns} " \
+               f"from {self._from()}{where}) order by lookup_key, {self.order}"
+
+    def _key_test(self) -> str | None:
+        if self.key is None:
+            return None
+        return self.key_test or f"{self.key} = ?"
+
+
+CUSTOMER_COLUMNS = (
+    "customer_id, has_profile, has_purchase, household_size, distance_km, joined_at, "
+    "first_purchase_date, last_purchase_date, purchase_receipts, revenue, avg_order_value, "
+    "anchor_receipt_share, recency_score, frequency_score, monetary_score, rfm_cell, "
+    "rfm_segment, probability_alive, expected_purchases, expected_spend, lifetime_value, "
+    "ml_segment_id, ml_segment_name"
+)
+MEMBER_COLUMNS = (
+    "customer_id, rfm_segment, rfm_cell, ml_segment_name, lifetime_value, "
+    "expected_purchases, probability_alive, last_purchase_date"
+)
+RECOMMENDATION_COLUMNS = (
+    "recommendation_rank as rank, product_id, product_name, category, score, reason, "
+    "is_repeat_purchase, is_cold_start, as_of_date"
+)
+RULE_COLUMNS = (
+    "antecedent, consequent, support, confidence, lift, rule_basket_count, "
+    "antecedent_basket_count, n_baskets"
+)
+RULE_ORDER = "lift desc, confidence desc, consequent, antecedent"
+ROOM_COLUMNS = (
+    "anchor_family, recommendation_rank as rank, product_id, product_name, category, "
+    "attach_rate, base_rate, lift, together_receipts, anchor_receipts"
+)
+AFFINITY_COLUMNS = (
+    "relation, affinity_rank as rank, related_product_id as product_id, "
+    "related_product_name as product_name, related_category as category, "
+    "cosine_similarity, together_count, basket_count, related_basket_count, "
+    "median_unit_price, related_median_unit_price"
+)
+
+LOOKUPS = {
+    "customer": Lookup("marts.dim_customers", CUSTOMER_COLUMNS, "customer_id",
+                       key="customer_id"),
+    "rfm": Lookup(
+        "marts.fct_customer_rfm",
+        "recency_days, frequency, monetary, recency_score, frequency_score, monetary_score, "
+        "rfm_cell, rfm_segment as segment, is_lapsing, as_of_date",
+        "segment", key="customer_id",
+    ),
+    "lifetime_value": Lookup(
+        "ml.ml_customer_lifetime_value",
+        "probability_alive, expected_purchases, expected_spend, expected_discounted_value as "
+        "lifetime_value, horizon_days, discount_rate_annual, as_of_date",
+        "lifetime_value", key="customer_id",
+    ),
+    "ml_segment": Lookup("ml.ml_customer_segments",
+                         "segment_id, segment_name, distance_to_centroid", "segment_id",
+                         key="customer_id"),
+    # the model's probability on the member's latest scored receipt
+    "restaurant_propensity": Lookup(
+        "ml.ml_restaurant_propensity",
+        "restaurant_probability as probability, receipt_id, store_id, sold_date, split",
+        "receipt_id", key="customer_id",
+        source="(select * from ml.ml_restaurant_propensity where customer_id is not null "
+               "qualify row_number() over (partition by customer_id order by sold_date desc, "
+               "store_id desc, receipt_id desc) = 1)",
+    ),
+    "recommendations": Lookup("ml.ml_recommendations", RECOMMENDATION_COLUMNS, "rank",
+                              key="customer_id"),
+    # what the recommender gives a member without purchases (popularity): the list of the
+    # first cold-start member in the table
+    "cold_start": Lookup(
+        "ml.ml_recommendations", RECOMMENDATION_COLUMNS, "rank",
+        where="customer_id = (select min(customer_id) from ml.ml_recommendations "
+              "where is_cold_start)",
+    ),
+    "product": Lookup(PRODUCTS, ", ".join(PRODUCT_COLUMNS), "product_id", key="product_id"),
+    "rules": Lookup("marts.fct_association_rules", RULE_COLUMNS, RULE_ORDER,
+                    key="unnest(antecedent)", key_test="list_contains(antecedent, ?)",
+                    where="item_level = 'product'"),
+    "category_rules": Lookup("marts.fct_association_rules", RULE_COLUMNS, RULE_ORDER,
+                             key="unnest(antecedent)", key_test="list_contains(antecedent, ?)",
+                             where="item_level = 'category'"),
+    "room": Lookup("ml.ml_recommendations_by_anchor", ROOM_COLUMNS, "rank",
+                   key="anchor_family"),
+    "completes": Lookup("ml.ml_recommendations_by_anchor", ROOM_COLUMNS,
+                        "lift desc, anchor_family", key="product_id"),
+    "affinity": Lookup("marts.fct_product_affinity", AFFINITY_COLUMNS,
+                       "relation, rank, product_id", key="product_id"),
+    "rfm_members": Lookup("marts.dim_customers", MEMBER_COLUMNS,
+                          "lifetime_value desc nulls last, customer_id", key="rfm_segment"),
+    "ml_members": Lookup("marts.dim_customers", MEMBER_COLUMNS,
+                         "lifetime_value desc nulls last, customer_id",
+                         key="ml_segment_name"),
+    "rfm_segments": Lookup(
+        "marts.fct_revenue_at_risk",
+        "rfm_segment as name, segment_priority as priority, is_lapsing, customers, "
+        "customer_share, revenue, revenue_share, revenue_at_risk, expected_spend, "
+        "expected_discounted_value",
+        "priority nulls last, name",
+    ),
+    "ml_segments": Lookup(
+        "ml.ml_customer_segments",
+        "segment_name as name, min(segment_id) as segment_id, count(*) as customers",
+        "segment_id, name", source="ml.ml_customer_segments group by segment_name",
+    ),
+}
+
+
 class NotFound(LookupError):
     """No such customer, product or segment in the published build; the message says so
     (and why, when the analysis behind it did not run)."""
@@ -57,7 +220,8 @@ class NotFound(LookupError):
 
 
 class Warehouse:
-    """One published file, open read-only, with one DuckDB cursor per thread."""
+    """One published file, open read-only, with one DuckDB cursor per thread and the
+    lookups' in-memory index once built."""
 
     def __init__(self, path: Path, *, threads: int = 1):
         self.path = Path(path).resolve()
@@ -77,7 +241,7 @@ class Warehouse:
                     "where database_name = ? and schema_name in ('marts', 'ml')",
                     [CATALOG],
                 ).fetchall()
-            )
+            ) | {PRODUCTS}
             self.coverage: Coverage | None = read_coverage(self._con)
             self.product_source = self._create_products()
         except BaseException:
@@ -86,6 +250,8 @@ class Warehouse:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
+        self._index: dict[str, tuple[tuple[str, ...], dict]] = {}
+        self.index_done = threading.Event()
         self.active = 0  # requests using this file (see xsell.serve.app.PublishedFile)
         self.retired = False
 
@@ -116,7 +282,68 @@ class Warehouse:
         self._con.close()
 
     def answers(self) -> Answers:
-        return Answers(self, self.cursor())
+        return Answers(self)
+
+    # ------------------------------------------------------------------ lookups
+
+    def lookup(self, name: str, key: str | None = None, limit: int | None = None) -> list[dict]:
+        """The rows of LOOKUPS[name] for key (the first `limit`), as fresh dicts; empty
+        when its table is missing."""
+        return self.page(name, key, 0, limit)[1]
+
+    def page(self, name: str, key: str | None, offset: int, limit: int | None):
+        """(how many rows key has, the rows from offset on, at most limit of them)."""
+        spec = LOOKUPS[name]
+        if spec.table not in self.tables:
+            return 0, []
+        stop = None if limit is None else offset + limit
+        indexed = self._index.get(name)
+        if indexed is not None:
+            names, rows = indexed
+            found = rows.get(key, ())
+            return len(found), [dict(zip(names, row, strict=True))
+                                for row in found[offset:stop]]
+        result = self.cursor().execute(spec.one_sql(), [] if spec.key is None else [key])
+        names = [column[0] for column in result.description]
+        found = result.fetchall()
+        return len(found), [dict(zip(names, map(plain, row), strict=True))
+                            for row in found[offset:stop]]
+
+    @property
+    def index_ready(self) -> bool:
+        return self.index_done.is_set()
+
+    def build_index(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Read every lookup for every key into memory (until stop() says to stop)."""
+        cursor = self._con.cursor()
+        cursor.execute(f"use {CATALOG}")
+        texts: dict[str, str] = {}  # one object per distinct text (names repeat)
+
+        def value(item):
+            item = plain(item)
+            return texts.setdefault(item, item) if isinstance(item, str) else item
+
+        try:
+            for name, spec in LOOKUPS.items():
+                if stop():
+                    return
+                if spec.table not in self.tables:
+                    continue
+                every = spec.every_sql()
+                count = cursor.execute(f"select count(*) from ({every})").fetchone()[0]
+                if count > MAX_INDEX_ROWS:
+                    log.info("xsell serve: %s has %s rows; it stays a query", name, count)
+                    continue
+                result = cursor.execute(every)
+                names = tuple(column[0] for column in result.description[1:])
+                rows = {
+                    key: tuple(tuple(map(value, row[1:])) for row in group)
+                    for key, group in itertools.groupby(result.fetchall(), key=lambda r: r[0])
+                }
+                self._index[name] = (names, rows)
+        finally:
+            cursor.close()
+            self.index_done.set()
 
     # ------------------------------------------------------------------ coverage
 
@@ -139,16 +366,14 @@ class Warehouse:
     # ------------------------------------------------------------------ products
 
     def _create_products(self) -> str:
-        """The product lookup of this file, as a view (or table) in the in-memory
-        catalogue: product_id, product_name, category, size_class, is_anchor."""
-        anchors = self._anchor_families_sql()
+        """The product lookup of this file, a view (or table) in the in-memory catalogue
+        with the columns of PRODUCT_COLUMNS."""
+        columns = ", ".join(PRODUCT_COLUMNS)
         if "marts.dim_products" in self.tables:
-            self._con.execute(
-                f"create view {PRODUCTS} as select product_id, product_name, category, "
-                "size_class, coalesce(is_anchor, false) as is_anchor "
-                f"from {CATALOG}.marts.dim_products"
-            )
+            self._con.execute(f"create view {PRODUCTS} as select {columns} "
+                              f"from {CATALOG}.marts.dim_products")
             return "marts.dim_products"
+        # A file published before marts.dim_products existed: the names the marts carry.
         parts = []
         if "marts.fct_product_affinity" in self.tables:
             parts += [
@@ -161,14 +386,16 @@ class Warehouse:
                 parts.append(f"select product_id, product_name, category from {table}")
         if not parts:
             parts = ["select null::varchar, null::varchar, null::varchar where false"]
-        union = " union all ".join(parts)
+        unknown = ", ".join(
+            f"null::{kind} as {name}" for name, kind in PRODUCT_COLUMNS.items()
+            if name not in ("product_id", "product_name", "category", "is_anchor")
+        )
         self._con.execute(
-            f"create table {PRODUCTS} as "
+            f"create table {PRODUCTS} as select {columns} from ("
             "select product_id, min(product_name) as product_name, min(category) as category, "
-            "null::varchar as size_class, "
-            f"coalesce(min(category) in ({anchors}), false) as is_anchor "
-            f"from ({union}) as named(product_id, product_name, category) "
-            "where product_id is not null group by product_id"
+            f"coalesce(min(category) in ({self._anchor_families_sql()}), false) as is_anchor, "
+            f"{unknown} from ({' union all '.join(parts)}) as named(product_id, product_name, "
+            "category) where product_id is not null group by product_id)"
         )
         return "names in marts.fct_product_affinity and ml.ml_recommendations*"
 
@@ -182,40 +409,30 @@ class Warehouse:
 
 
 class Answers:
-    """The queries, on one warehouse through one cursor. Every method returns plain
-    dicts and lists (JSON-ready) or raises NotFound."""
+    """The answers, from one warehouse's lookups. Every method returns plain dicts and
+    lists (JSON-ready) or raises NotFound."""
 
-    def __init__(self, warehouse: Warehouse, cursor: duckdb.DuckDBPyConnection):
+    def __init__(self, warehouse: Warehouse):
         self.w = warehouse
-        self.cur = cursor
 
-    def _rows(self, sql: str, params: list | None = None) -> list[dict]:
-        result = self.cur.execute(sql, params or [])
-        names = [column[0] for column in result.description]
-        return [dict(zip(names, map(plain, row), strict=True)) for row in result.fetchall()]
-
-    def _one(self, sql: str, params: list) -> dict | None:
-        rows = self._rows(sql, params)
+    def _first(self, name: str, key: str) -> dict | None:
+        rows = self.w.lookup(name, key)
         return rows[0] if rows else None
 
     # ------------------------------------------------------------------ customers
 
-    def customer(self, customer_id: str) -> dict:
+    def _customer_row(self, customer_id: str) -> dict:
         missing = self.w.unavailable("customer")
         if missing:
             raise NotFound(f"No customer {customer_id!r}: customer profiles are not available "
                            f"in this build ({missing['reason']}).", missing)
-        row = self._one(
-            "select customer_id, has_profile, has_purchase, household_size, distance_km, "
-            "joined_at, first_purchase_date, last_purchase_date, purchase_receipts, revenue, "
-            "avg_order_value, anchor_receipt_share, recency_score, frequency_score, "
-            "monetary_score, rfm_cell, rfm_segment, probability_alive, expected_purchases, "
-            "expected_spend, lifetime_value, ml_segment_id, ml_segment_name "
-            "from marts.dim_customers where customer_id = ?",
-            [customer_id],
-        )
+        row = self._first("customer", customer_id)
         if row is None:
             raise NotFound(f"No customer {customer_id!r} in the published build.")
+        return row
+
+    def customer(self, customer_id: str) -> dict:
+        row = self._customer_row(customer_id)
         answer = {
             "customer_id": row["customer_id"],
             "profile": pick(row, "has_profile", "household_size", "distance_km", "joined_at"),
@@ -228,54 +445,25 @@ class Answers:
             "restaurant_propensity": None,
             "not_available": {},
         }
-        sections = {
-            "rfm": (
-                "select recency_days, frequency, monetary, recency_score, frequency_score, "
-                "monetary_score, rfm_cell, rfm_segment as segment, is_lapsing, as_of_date "
-                "from marts.fct_customer_rfm where customer_id = ?"
-            ),
-            "lifetime_value": (
-                "select probability_alive, expected_purchases, expected_spend, "
-                "expected_discounted_value as lifetime_value, horizon_days, "
-                "discount_rate_annual, as_of_date "
-                "from ml.ml_customer_lifetime_value where customer_id = ?"
-            ),
-            "ml_segment": (
-                "select segment_id, segment_name, distance_to_centroid "
-                "from ml.ml_customer_segments where customer_id = ?"
-            ),
-            # the model's probability on the member's latest scored receipt
-            "restaurant_propensity": (
-                "select restaurant_probability as probability, receipt_id, store_id, "
-                "sold_date, split from ml.ml_restaurant_propensity where customer_id = ? "
-                "order by sold_date desc, store_id desc, receipt_id desc limit 1"
-            ),
-        }
-        for section, sql in sections.items():
+        for section in ("rfm", "lifetime_value", "ml_segment", "restaurant_propensity"):
             missing = self.w.unavailable(section)
             if missing:
                 answer["not_available"][section] = missing
             else:
-                answer[section] = self._one(sql, [customer_id])
+                answer[section] = self._first(section, customer_id)
         return answer
 
     def recommendations(self, customer_id: str, limit: int) -> dict:
-        self._require_customer(customer_id)
+        self._customer_row(customer_id)
         answer = {"customer_id": customer_id, "as_of_date": None, "is_cold_start": None,
                   "fallback": None, "not_available": None, "items": []}
         missing = self.w.unavailable("recommendations")
         if missing:
             answer["not_available"] = missing
             return answer
-        items = self._rows(
-            "select recommendation_rank as rank, product_id, product_name, category, score, "
-            "reason, is_repeat_purchase, is_cold_start, as_of_date "
-            "from ml.ml_recommendations where customer_id = ? "
-            "order by recommendation_rank limit ?",
-            [customer_id, limit],
-        )
+        items = self.w.lookup("recommendations", customer_id, limit)
         if not items:
-            items = self._cold_start_list(limit)
+            items = self.w.lookup("cold_start", None, limit)
             answer["fallback"] = "cold_start"
             if not items:
                 answer["not_available"] = {
@@ -286,7 +474,7 @@ class Answers:
                 }
         if items:
             answer["as_of_date"] = items[0]["as_of_date"]
-            answer["is_cold_start"] = items[0]["is_cold_start"]
+            answer["is_cold_start"] = items[0]["is_cold_start"] or bool(answer["fallback"])
         answer["items"] = [
             pick(item, "rank", "product_id", "product_name", "category", "score", "reason",
                  "is_repeat_purchase")
@@ -294,38 +482,10 @@ class Answers:
         ]
         return answer
 
-    def _cold_start_list(self, limit: int) -> list[dict]:
-        """What the recommender gives a member without purchases (popularity): the list
-        of the first cold-start member in the table, for a known customer it has no list
-        for (README, "Recommendations")."""
-        return self._rows(
-            "select recommendation_rank as rank, product_id, product_name, category, score, "
-            "reason, is_repeat_purchase, true as is_cold_start, as_of_date "
-            "from ml.ml_recommendations where customer_id = ("
-            "  select min(customer_id) from ml.ml_recommendations where is_cold_start"
-            ") order by recommendation_rank limit ?",
-            [limit],
-        )
-
-    def _require_customer(self, customer_id: str) -> None:
-        missing = self.w.unavailable("customer")
-        if missing:
-            raise NotFound(f"No customer {customer_id!r}: customer profiles are not available "
-                           f"in this build ({missing['reason']}).", missing)
-        found = self.cur.execute(
-            "select count(*) from marts.dim_customers where customer_id = ?", [customer_id]
-        ).fetchone()[0]
-        if not found:
-            raise NotFound(f"No customer {customer_id!r} in the published build.")
-
     # ------------------------------------------------------------------ products
 
     def product(self, product_id: str) -> dict:
-        row = self._one(
-            f"select product_id, product_name, category, size_class, is_anchor "
-            f"from {PRODUCTS} where product_id = ?",
-            [product_id],
-        )
+        row = self._first("product", product_id)
         if row is None:
             raise NotFound(f"No product {product_id!r} in the published build.")
         return row
@@ -337,64 +497,33 @@ class Answers:
         if missing := self.w.unavailable("rules"):
             answer["not_available"]["rules"] = missing
         else:
-            rules = self._rows(
-                "select antecedent, consequent, support, confidence, lift, rule_basket_count, "
-                "antecedent_basket_count, n_baskets from marts.fct_association_rules "
-                "where item_level = 'product' and list_contains(antecedent, ?) "
-                "order by lift desc, confidence desc, consequent, antecedent limit ?",
-                [product_id, limit],
-            )
-            answer["rules"] = self._named_rules(rules)
+            answer["rules"] = self._named_rules(self.w.lookup("rules", product_id, limit))
         if missing := self.w.unavailable("category_rules"):
             answer["not_available"]["category_rules"] = missing
         elif product["category"] is not None:
             answer["category_rules"] = [
                 {**rule, "antecedent": [{"category": c} for c in rule["antecedent"]],
                  "consequent": {"category": rule["consequent"]}}
-                for rule in self._rows(
-                    "select antecedent, consequent, support, confidence, lift, "
-                    "rule_basket_count, antecedent_basket_count, n_baskets "
-                    "from marts.fct_association_rules "
-                    "where item_level = 'category' and list_contains(antecedent, ?) "
-                    "order by lift desc, confidence desc, consequent, antecedent limit ?",
-                    [product["category"], limit],
-                )
+                for rule in self.w.lookup("category_rules", product["category"], limit)
             ]
         if missing := self.w.unavailable("complete_the_room"):
             answer["not_available"]["complete_the_room"] = missing
         else:
-            columns = (
-                "anchor_family, recommendation_rank as rank, product_id, product_name, "
-                "category, attach_rate, base_rate, lift, together_receipts, anchor_receipts"
-            )
             if product["is_anchor"]:
-                answer["complete_the_room"] = self._rows(
-                    f"select {columns} from ml.ml_recommendations_by_anchor "
-                    "where anchor_family = ? order by recommendation_rank limit ?",
-                    [product["category"], limit],
-                )
-            answer["completes_rooms"] = self._rows(
-                f"select {columns} from ml.ml_recommendations_by_anchor "
-                "where product_id = ? order by lift desc, anchor_family limit ?",
-                [product_id, limit],
-            )
+                answer["complete_the_room"] = self.w.lookup("room", product["category"], limit)
+            answer["completes_rooms"] = self.w.lookup("completes", product_id, limit)
         return answer
 
     def _named_rules(self, rules: list[dict]) -> list[dict]:
-        ids = sorted({i for rule in rules for i in [*rule["antecedent"], rule["consequent"]]})
-        names = {
-            row["product_id"]: row
-            for row in self._rows(
-                f"select product_id, product_name, category from {PRODUCTS} "
-                "where list_contains(?, product_id)",
-                [ids],
-            )
-        } if ids else {}
+        names: dict[str, dict] = {}
 
         def named(product_id: str) -> dict:
-            found = names.get(product_id, {})
-            return {"product_id": product_id, "product_name": found.get("product_name"),
-                    "category": found.get("category")}
+            if product_id not in names:
+                found = self._first("product", product_id) or {}
+                names[product_id] = {"product_id": product_id,
+                                     "product_name": found.get("product_name"),
+                                     "category": found.get("category")}
+            return dict(names[product_id])
 
         return [
             {**rule, "antecedent": [named(i) for i in rule["antecedent"]],
@@ -408,19 +537,10 @@ class Answers:
         if missing := self.w.unavailable("similar"):
             answer["not_available"] = missing
             return answer
-        rows = self._rows(
-            "select relation, affinity_rank as rank, related_product_id as product_id, "
-            "related_product_name as product_name, related_category as category, "
-            "cosine_similarity, together_count, basket_count, related_basket_count, "
-            "median_unit_price, related_median_unit_price "
-            "from marts.fct_product_affinity where product_id = ? and affinity_rank <= ? "
-            "order by relation, affinity_rank, related_product_id",
-            [product_id, limit],
-        )
-        for row in rows:
-            relation = row.pop("relation")
-            key = "upsell" if relation == "upsell" else "similar"
-            answer[key].append(row)
+        for row in self.w.lookup("affinity", product_id):
+            key = "upsell" if row.pop("relation") == "upsell" else "similar"
+            if row["rank"] <= limit:
+                answer[key].append(row)
         return answer
 
     # ------------------------------------------------------------------ segments
@@ -430,51 +550,29 @@ class Answers:
         if missing := self.w.unavailable("segments"):
             answer["not_available"]["rfm"] = missing
         else:
-            answer["rfm"] = self._rows(
-                "select rfm_segment as name, segment_priority as priority, is_lapsing, "
-                "customers, customer_share, revenue, revenue_share, revenue_at_risk, "
-                "expected_spend, expected_discounted_value "
-                "from marts.fct_revenue_at_risk order by segment_priority nulls last, "
-                "rfm_segment"
-            )
+            answer["rfm"] = self.w.lookup("rfm_segments")
         if missing := self.w.unavailable("ml_segment"):
             answer["not_available"]["ml"] = missing
         else:
-            answer["ml"] = self._rows(
-                "select segment_name as name, segment_id, count(*) as customers "
-                "from ml.ml_customer_segments group by all order by segment_id, segment_name"
-            )
+            answer["ml"] = self.w.lookup("ml_segments")
         return answer
 
     def segment_customers(self, name: str, kind: str | None, limit: int, offset: int) -> dict:
-        kinds = [kind] if kind else ["rfm", "ml"]
-        column = None
-        for candidate in kinds:
+        found = None
+        for candidate in [kind] if kind else ["rfm", "ml"]:
             source = "segments" if candidate == "rfm" else "ml_segment"
-            if self.w.unavailable(source) or "marts.dim_customers" not in self.w.tables:
+            if self.w.unavailable(source) or self.w.unavailable("customer"):
                 continue
-            found = self.cur.execute(
-                "select count(*) from marts.dim_customers where "
-                + ("rfm_segment" if candidate == "rfm" else "ml_segment_name") + " = ?",
-                [name],
-            ).fetchone()[0]
-            known = found or (candidate == "rfm" and self._rfm_segment_listed(name))
-            if known:
-                column, kind, total = (
-                    "rfm_segment" if candidate == "rfm" else "ml_segment_name", candidate, found
-                )
+            total, page = self.w.page(f"{candidate}_members", name, offset, limit)
+            listed = any(s["name"] == name for s in self.w.lookup(f"{candidate}_segments"))
+            if total or listed:  # an RFM segment nobody falls in has 0 customers
+                found = candidate, total, page
                 break
-        if column is None:
+        if found is None:
             raise NotFound(f"No segment {name!r} in the published build (GET /segments lists "
                            "them).")
-        customers = self._rows(
-            "select customer_id, rfm_segment, rfm_cell, ml_segment_name, lifetime_value, "
-            "expected_purchases, probability_alive, last_purchase_date "
-            f"from marts.dim_customers where {column} = ? "
-            "order by lifetime_value desc nulls last, customer_id limit ? offset ?",
-            [name, limit, offset],
-        )
-        following = offset + len(customers)
+        kind, total, page = found
+        following = offset + len(page)
         return {
             "segment": name,
             "kind": kind,
@@ -482,14 +580,8 @@ class Answers:
             "limit": limit,
             "offset": offset,
             "next_offset": following if following < total else None,
-            "customers": customers,
+            "customers": page,
         }
-
-    def _rfm_segment_listed(self, name: str) -> bool:
-        """A segment of the RFM map that no customer falls in (0 customers, not 404)."""
-        return bool(self.cur.execute(
-            "select count(*) from marts.fct_revenue_at_risk where rfm_segment = ?", [name]
-        ).fetchone()[0])
 
     # ------------------------------------------------------------------ health
 
