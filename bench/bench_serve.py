@@ -179,6 +179,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--endpoints", default=None,
+                        help="comma-separated subset, e.g. customer,bundles [default: all]")
     parser.add_argument("--db", action="append", default=[], metavar="NAME=PATH",
                         help="use this published file for store NAME instead of building")
     args = parser.parse_args()
@@ -190,8 +192,10 @@ def main() -> None:
             work.mkdir()
             db = Path(given[name]).resolve() if name in given else build(name, work)
             paths = sample_paths(db, args.requests, args.seed)
+            if args.endpoints:
+                paths = {k: v for k, v in paths.items() if k in args.endpoints.split(",")}
             with server(db, work / "serve.log") as port:
-                drive(port, paths["customer"][:200], args.clients)  # warm up
+                drive(port, [p for v in paths.values() for p in v[:50]], args.clients)  # warm
                 load_before = os.getloadavg()
                 rows = {kind: drive(port, kind_paths, args.clients)
                         for kind, kind_paths in paths.items()}

@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -201,3 +202,35 @@ def test_refuses_folders_it_did_not_write_and_bad_filters(built, tmp_path):
         assert done.returncode == 1, args
         assert message in done.stderr, (args, done.stderr)
         assert not out.exists() or not any(out.iterdir()), args
+
+
+def test_a_filter_whose_analysis_did_not_run_gives_an_empty_audience_and_the_reason(
+        built, tmp_path):
+    """A copy of the published file in which the restaurant propensity model did not run
+    (no restaurant data): the audience is empty, typed, and the manifest says why."""
+    db = tmp_path / "published.duckdb"
+    shutil.copy(built["db"], db)
+    reason = "there is no restaurant data (restaurant_orders is absent or empty)"
+    with duckdb.connect(str(db)) as con:
+        con.execute("update marts.fct_analysis_coverage set status = 'not_applicable', "
+                    "is_applicable = false, row_count = 0, reason = ? "
+                    "where analysis = 'restaurant_propensity'", [reason])
+        con.execute("delete from ml.ml_restaurant_propensity")
+    out = tmp_path / "restaurant"
+    done = run_xsell(["audience", "--db", str(db), "--out", str(out),
+                      "--min-restaurant-propensity", "0.1"], built["work"])
+    assert done.returncode == 0, done.stderr
+    assert f"restaurant_propensity: {reason}" in done.stdout
+    assert read_csv(out / "audience.csv") == []
+    assert (out / "audience.csv").read_text(encoding="utf-8").startswith("customer_id,")
+    table = pq.read_table(out / "audience.parquet")
+    assert table.num_rows == 0 and str(table.schema.field("lifetime_value").type) == "double"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["row_count"] == 0
+    assert manifest["not_available"] == {"restaurant_propensity": reason}
+
+    done = run_xsell(["audience", "--db", str(db), "--out", str(tmp_path / "at_risk"),
+                      "--segment", "At Risk"], built["work"])
+    assert done.returncode == 0, done.stderr
+    rows = read_csv(tmp_path / "at_risk" / "audience.csv")
+    assert rows and all(r["restaurant_propensity"] == "" for r in rows)

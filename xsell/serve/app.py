@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 import duckdb
 from fastapi import FastAPI, Query
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi_offline import FastAPIOffline
 
@@ -57,6 +58,7 @@ SegmentKind = Annotated[Literal["rfm", "ml"] | None, Query(
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most items per list.")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Customers per page.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Customers to skip.")]
+CUSTOMER_LOOKUPS = ("customer", "rfm", "lifetime_value", "ml_segment", "restaurant_propensity")
 
 
 class PublishedFile:
@@ -196,16 +198,23 @@ def create_app(db_path: Path, *, poll_seconds: float = 0.1, threads: int = 1) ->
     )
     app.state.published = published
 
-    def answer(build: Callable[[Answers], dict]) -> Response:
+    def respond(warehouse: Warehouse, build: Callable[[Answers], dict]) -> Response:
+        try:
+            body = build(warehouse.answers())
+        except NotFound as missing:
+            error = {"detail": str(missing)}
+            if missing.analysis:
+                error["analysis"] = missing.analysis
+            return _json(error, 404, warehouse)
+        return _json(body, 200, warehouse)
+
+    async def answer(build: Callable[[Answers], dict], *lookups: str) -> Response:
+        """The answer from the current file: on the event loop when the lookups it needs
+        are in memory (microseconds), else in a worker thread (queries)."""
         with published.use() as warehouse:
-            try:
-                body = build(warehouse.answers())
-            except NotFound as missing:
-                error = {"detail": str(missing)}
-                if missing.analysis:
-                    error["analysis"] = missing.analysis
-                return _json(error, 404, warehouse)
-            return _json(body, 200, warehouse)
+            if warehouse.in_memory(lookups):
+                return respond(warehouse, build)
+            return await run_in_threadpool(respond, warehouse, build)
 
     @app.exception_handler(duckdb.Error)
     async def duckdb_failed(_request, error: duckdb.Error):
@@ -223,44 +232,47 @@ def create_app(db_path: Path, *, poll_seconds: float = 0.1, threads: int = 1) ->
 
     @app.get("/health", response_model=models.Health, tags=["build"],
              summary="The build being served: run id, publish time, coverage")
-    def health():
-        return answer(lambda a: a.health())
+    async def health():
+        return await answer(lambda a: a.health())
 
     @app.get("/customers/{customer_id}", response_model=models.Customer, responses=not_found,
              tags=["customers"], summary="RFM, lifetime value, segments, restaurant propensity")
-    def customer(customer_id: CustomerId):
-        return answer(lambda a: a.customer(customer_id))
+    async def customer(customer_id: CustomerId):
+        return await answer(lambda a: a.customer(customer_id), *CUSTOMER_LOOKUPS)
 
     @app.get("/customers/{customer_id}/recommendations", response_model=models.Recommendations,
              responses=not_found, tags=["customers"],
              summary="Next best offers, with the reason for each")
-    def recommendations(customer_id: CustomerId, limit: Limit = 10):
-        return answer(lambda a: a.recommendations(customer_id, limit))
+    async def recommendations(customer_id: CustomerId, limit: Limit = 10):
+        return await answer(lambda a: a.recommendations(customer_id, limit),
+                            "customer", "recommendations", "cold_start")
 
     @app.get("/products/{product_id}/bundles", response_model=models.Bundles,
              responses=not_found, tags=["products"],
              summary="Association rules and complete-the-room add-ons")
-    def bundles(product_id: ProductId, limit: Limit = 10):
-        return answer(lambda a: a.bundles(product_id, limit))
+    async def bundles(product_id: ProductId, limit: Limit = 10):
+        return await answer(lambda a: a.bundles(product_id, limit),
+                            "product", "rules", "category_rules", "room", "completes")
 
     @app.get("/products/{product_id}/similar", response_model=models.Similar,
              responses=not_found, tags=["products"],
              summary="Affinity neighbours and up-sell candidates")
-    def similar(product_id: ProductId, limit: Limit = 10):
-        return answer(lambda a: a.similar(product_id, limit))
+    async def similar(product_id: ProductId, limit: Limit = 10):
+        return await answer(lambda a: a.similar(product_id, limit), "product", "affinity")
 
     @app.get("/segments", response_model=models.Segments, tags=["segments"],
              summary="RFM segments (with revenue at risk) and KMeans segments")
-    def segments():
-        return answer(lambda a: a.segments())
+    async def segments():
+        return await answer(lambda a: a.segments(), "rfm_segments", "ml_segments")
 
     @app.get("/segments/{name}/customers", response_model=models.SegmentPage,
              responses=not_found, tags=["segments"],
              summary="A segment's customers, by lifetime value, a page at a time")
-    def segment_customers(
+    async def segment_customers(
         name: SegmentName, kind: SegmentKind = None, limit: PageSize = 100, offset: Offset = 0
     ):
-        return answer(lambda a: a.segment_customers(name, kind, limit, offset))
+        return await answer(lambda a: a.segment_customers(name, kind, limit, offset),
+                            "rfm_members", "ml_members", "rfm_segments", "ml_segments")
 
     return app
 

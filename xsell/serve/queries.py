@@ -88,6 +88,11 @@ class Lookup:
     key_test: str | None = None
     where: str | None = None
     source: str | None = None  # a subquery instead of the table
+    size: str = "count(*)"  # how many rows every_sql gives, from the table alone
+
+    def size_sql(self) -> str:
+        where = f" where {self.where}" if self.where else ""
+        return f"select {self.size} from {self._from()}{where}"
 
     def _from(self) -> str:
         return self.source or self.table
@@ -180,10 +185,10 @@ LOOKUPS = {
     "product": Lookup(PRODUCTS, ", ".join(PRODUCT_COLUMNS), "product_id", key="product_id"),
     "rules": Lookup("marts.fct_association_rules", RULE_COLUMNS, RULE_ORDER,
                     key="unnest(antecedent)", key_test="list_contains(antecedent, ?)",
-                    where="item_level = 'product'"),
+                    where="item_level = 'product'", size="sum(len(antecedent))"),
     "category_rules": Lookup("marts.fct_association_rules", RULE_COLUMNS, RULE_ORDER,
                              key="unnest(antecedent)", key_test="list_contains(antecedent, ?)",
-                             where="item_level = 'category'"),
+                             where="item_level = 'category'", size="sum(len(antecedent))"),
     "room": Lookup("ml.ml_recommendations_by_anchor", ROOM_COLUMNS, "rank",
                    key="anchor_family"),
     "completes": Lookup("ml.ml_recommendations_by_anchor", ROOM_COLUMNS,
@@ -203,9 +208,10 @@ LOOKUPS = {
         "priority nulls last, name",
     ),
     "ml_segments": Lookup(
-        "ml.ml_customer_segments",
-        "segment_name as name, min(segment_id) as segment_id, count(*) as customers",
-        "segment_id, name", source="ml.ml_customer_segments group by segment_name",
+        "ml.ml_customer_segments", "segment_name as name, segment_id, customers",
+        "segment_id, name",
+        source="(select segment_name, min(segment_id) as segment_id, count(*) as customers "
+               "from ml.ml_customer_segments group by segment_name)",
     ),
 }
 
@@ -251,7 +257,8 @@ class Warehouse:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._index: dict[str, tuple[tuple[str, ...], dict]] = {}
-        self.index_done = threading.Event()
+        self.index_done = threading.Event()  # build_index ended, complete or not
+        self._index_complete = False
         self.active = 0  # requests using this file (see xsell.serve.app.PublishedFile)
         self.retired = False
 
@@ -309,9 +316,15 @@ class Warehouse:
         return len(found), [dict(zip(names, map(plain, row), strict=True))
                             for row in found[offset:stop]]
 
+    def in_memory(self, names) -> bool:
+        """Whether the lookups `names` are answered from memory (or need no table)."""
+        return all(name in self._index or LOOKUPS[name].table not in self.tables
+                   for name in names)
+
     @property
     def index_ready(self) -> bool:
-        return self.index_done.is_set()
+        """Every lookup is read into memory (or too large to be, and stays a query)."""
+        return self._index_complete
 
     def build_index(self, stop: Callable[[], bool] = lambda: False) -> None:
         """Read every lookup for every key into memory (until stop() says to stop)."""
@@ -329,18 +342,18 @@ class Warehouse:
                     return
                 if spec.table not in self.tables:
                     continue
-                every = spec.every_sql()
-                count = cursor.execute(f"select count(*) from ({every})").fetchone()[0]
+                count = cursor.execute(spec.size_sql()).fetchone()[0] or 0
                 if count > MAX_INDEX_ROWS:
                     log.info("xsell serve: %s has %s rows; it stays a query", name, count)
                     continue
-                result = cursor.execute(every)
+                result = cursor.execute(spec.every_sql())
                 names = tuple(column[0] for column in result.description[1:])
                 rows = {
                     key: tuple(tuple(map(value, row[1:])) for row in group)
                     for key, group in itertools.groupby(result.fetchall(), key=lambda r: r[0])
                 }
                 self._index[name] = (names, rows)
+            self._index_complete = True
         finally:
             cursor.close()
             self.index_done.set()
