@@ -146,24 +146,26 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(db: Path, log: Path):
+def server(db: Path, log: Path, workers: int):
     port = free_port()
     with open(log, "w") as handle:
-        process = subprocess.Popen([XSELL, "serve", "--db", str(db), "--port", str(port)],
-                                   cwd=PROJECT, stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [XSELL, "serve", "--db", str(db), "--port", str(port), "--workers", str(workers)],
+            cwd=PROJECT, stdout=handle, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 120
-            while True:
+            deadline, ready = time.monotonic() + 120, 0
+            while ready < 20:  # answers from memory, new connections (any worker)
                 if process.poll() is not None:
                     raise SystemExit(f"xsell serve stopped:\n{log.read_text()[-2000:]}")
                 with contextlib.suppress(OSError):
                     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                     connection.request("GET", "/health")
                     response = connection.getresponse()
-                    # measured once the file's lookups are in memory
-                    if response.status == 200 and \
-                            response.getheader("X-Xsell-Answered-From") == "memory":
-                        break
+                    connection.close()
+                    memory = response.getheader("X-Xsell-Answered-From") == "memory"
+                    ready = ready + 1 if response.status == 200 and memory else 0
+                    if ready:
+                        continue
                 if time.monotonic() > deadline:
                     raise SystemExit("xsell serve did not start in 120 s")
                 time.sleep(0.2)
@@ -178,6 +180,7 @@ def main() -> None:
     parser.add_argument("--stores", default="demo,online-retail")
     parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="xsell serve --workers")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--endpoints", default=None,
                         help="comma-separated subset, e.g. customer,bundles [default: all]")
@@ -185,7 +188,8 @@ def main() -> None:
                         help="use this published file for store NAME instead of building")
     args = parser.parse_args()
     given = dict(item.split("=", 1) for item in args.db)
-    results = {"clients": args.clients, "requests_per_endpoint": args.requests, "stores": {}}
+    results = {"clients": args.clients, "workers": args.workers,
+               "requests_per_endpoint": args.requests, "stores": {}}
     with tempfile.TemporaryDirectory(prefix="xsell-bench-serve-") as folder:
         for name in args.stores.split(","):
             work = Path(folder) / name
@@ -194,7 +198,7 @@ def main() -> None:
             paths = sample_paths(db, args.requests, args.seed)
             if args.endpoints:
                 paths = {k: v for k, v in paths.items() if k in args.endpoints.split(",")}
-            with server(db, work / "serve.log") as port:
+            with server(db, work / "serve.log", args.workers) as port:
                 drive(port, [p for v in paths.values() for p in v[:50]], args.clients)  # warm
                 load_before = os.getloadavg()
                 rows = {kind: drive(port, kind_paths, args.clients)
@@ -207,7 +211,8 @@ def main() -> None:
                 "endpoints": {k: {m: round(v, 2) for m, v in r.items()} for k, r in rows.items()},
             }
             print(f"\n{name}: {db.stat().st_size / 1e6:.1f} MB published; {args.clients} "
-                  f"clients, {args.requests} requests per endpoint; load average "
+                  f"clients, {args.workers} server process(es), {args.requests} requests per "
+                  f"endpoint; load average "
                   f"{load_before[0]:.2f} before, {load_after[0]:.2f} after")
             print(f"  {'endpoint':<16}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
                   f"{'errors':>8}")

@@ -34,6 +34,7 @@ WRITTEN_BY = "xsell audience"
 MANIFEST = "manifest.json"
 FILES = {"csv": "audience.csv", "parquet": "audience.parquet"}
 SCORES = {"r": "recency_score", "f": "frequency_score", "m": "monetary_score"}
+_OWN_TEMP = re.compile(r"^\.(audience\.csv|audience\.parquet|manifest\.json)\.\d+\.tmp$")
 _RFM_PART = re.compile(r"^\s*([rfm])\s*=\s*([1-5])(?:\s*-\s*([1-5]))?\s*$", re.IGNORECASE)
 
 # Columns before the offers: name, Arrow type.
@@ -210,6 +211,7 @@ def _check_out_dir(out_dir: Path) -> set[str]:
         if isinstance(content, dict) and content.get("written_by") == WRITTEN_BY:
             ours = {MANIFEST} | {name for name in content.get("files", {})
                                  if name in FILES.values()}
+    ours |= {name for name in present if _OWN_TEMP.match(name)}  # left by an interrupted run
     others = sorted(present - ours)
     if others:
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")

@@ -283,7 +283,9 @@ def status(raw_dir) -> None:
                    "warehouse/xsell.duckdb]. Never the build file.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-def serve(db, host, port) -> None:
+@click.option("--workers", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Processes answering requests; each holds the lookups in memory.")
+def serve(db, host, port, workers) -> None:
     """A read-only JSON API over the published file (OpenAPI page at /docs); follows a
     republish within a second."""
     import duckdb
@@ -300,7 +302,7 @@ def serve(db, host, port) -> None:
         _echo_err(f"xsell serve: no published file at {path}: run `xsell run` first.")
         sys.exit(1)
     try:
-        run_server(path, host, port)
+        run_server(path, host, port, workers=workers)
     except (OSError, duckdb.Error) as error:
         _echo_err(f"xsell serve failed: {error}")
         sys.exit(1)

@@ -182,6 +182,7 @@ def test_refuses_folders_it_did_not_write_and_bad_filters(built, tmp_path):
 
     own = tmp_path / "own"
     assert audience(built, own, "--segment", "At Risk").returncode == 0
+    (own / ".audience.parquet.4242.tmp").write_bytes(b"left by an interrupted run")
     done = audience(built, own, "--segment", "Champions", "--format", "csv")
     assert done.returncode == 0, done.stderr  # its own folder: replaced, stale file removed
     assert sorted(p.name for p in own.iterdir()) == ["audience.csv", "manifest.json"]

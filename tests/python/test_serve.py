@@ -26,7 +26,7 @@ import pytest
 from support import PROJECT_DIR, XSELL, run_xsell
 
 from xsell.generate import generate_store
-from xsell.serve import models
+from xsell.serve import models, queries
 from xsell.serve.queries import NotFound, Warehouse
 
 pytestmark = pytest.mark.dbt
@@ -379,10 +379,18 @@ def test_segments_and_their_pages_equal_the_marts(built, server):
     assert all(c["ml_segment_name"] == ml_name for c in page["customers"])
 
 
-def test_answers_from_memory_equal_answers_from_queries(built):
-    """The server answers by queries until it has read the lookups into memory; both
-    give the same answers."""
-    warehouse = Warehouse(built["db"])
+def test_answers_from_memory_equal_answers_from_queries(built, monkeypatch):
+    """The server answers by queries until it has read the lookups into memory (or, for
+    a lookup too large for that, into an indexed in-memory table); all give the same
+    answers."""
+    by_queries = answers_of(built["db"], index=False)
+    assert answers_of(built["db"], index=True) == by_queries
+    monkeypatch.setattr(queries, "MAX_INDEX_ROWS", 0)  # every lookup too large
+    assert answers_of(built["db"], index=True, copies=True) == by_queries
+
+
+def answers_of(db: Path, *, index: bool, copies: bool = False) -> list:
+    warehouse = Warehouse(db)
     try:
         answers = warehouse.answers()
         customers = [r[0] for r in warehouse.cursor().execute(
@@ -404,11 +412,13 @@ def test_answers_from_memory_equal_answers_from_queries(built):
                 found.append(answers.segment_customers(segment["name"], None, 30, 5))
             return found
 
-        by_queries = everything()
-        assert not warehouse.index_ready
-        warehouse.build_index()
-        assert warehouse.index_ready
-        assert everything() == by_queries
+        if index:
+            warehouse.build_index()
+            assert warehouse.index_ready
+            assert warehouse.in_memory(["customer", "recommendations"]) is not copies
+        else:
+            assert not warehouse.index_ready
+        return everything()
     finally:
         warehouse.close()
 

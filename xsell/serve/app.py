@@ -10,8 +10,10 @@ Linux the renamed-over file lives on until then). Every answer names its build i
 """
 
 import contextlib
+import gc
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -106,6 +108,10 @@ class PublishedFile:
             try:
                 started = time.perf_counter()
                 warehouse.build_index(stop=lambda: warehouse.retired or self._stop.is_set())
+                # millions of long-lived objects: keep the cyclic collector from walking
+                # them again and again (pauses of a tenth of a second); they are freed by
+                # reference counting when the file is replaced
+                gc.freeze()
                 if not warehouse.retired:
                     log.info("xsell serve: run %s answered from memory (read in %.1f s)",
                              warehouse.run_id, time.perf_counter() - started)
@@ -277,9 +283,24 @@ def create_app(db_path: Path, *, poll_seconds: float = 0.1, threads: int = 1) ->
     return app
 
 
-def serve(db_path: Path, host: str, port: int, *, poll_seconds: float = 0.1) -> None:
-    """Run the API with uvicorn until interrupted."""
+DB_VARIABLE = "XSELL_SERVE_DB"  # the file, for the worker processes
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process (uvicorn's factory when --workers > 1)."""
+    return create_app(Path(os.environ[DB_VARIABLE]))
+
+
+def serve(db_path: Path, host: str, port: int, *, workers: int = 1) -> None:
+    """Run the API with uvicorn until interrupted; with workers > 1, in that many
+    processes, each following the published file with its own lookups in memory."""
     import uvicorn
 
-    app = create_app(db_path, poll_seconds=poll_seconds)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    options = {"host": host, "port": port, "log_level": "info", "access_log": False}
+    if workers == 1:
+        uvicorn.run(create_app(db_path), **options)
+        return
+    Warehouse(db_path).close()  # a missing or unreadable file fails here, once
+    os.environ[DB_VARIABLE] = str(Path(db_path).resolve())
+    uvicorn.run("xsell.serve.app:app_from_environment", factory=True, workers=workers,
+                **options)

@@ -53,8 +53,9 @@ PRODUCT_COLUMNS = {  # of marts.dim_products, as the API gives them
     "median_unit_price": "double",
     "price_band": "integer",
 }
-# A lookup with more rows than this stays a query (e.g. the full rule set, hundreds of
-# thousands of rules, when the rules_* vars keep everything).
+# A lookup with more rows than this is not read into Python objects but copied into an
+# indexed in-memory DuckDB table (e.g. the full rule set, hundreds of thousands of rules,
+# when the rules_* vars keep everything): a point query then costs about a millisecond.
 MAX_INDEX_ROWS = 1_000_000
 
 # Which analyses (marts.fct_analysis_coverage) and tables each answer needs.
@@ -257,6 +258,7 @@ class Warehouse:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
         self._index: dict[str, tuple[tuple[str, ...], dict]] = {}
+        self._copies: dict[str, str] = {}  # lookup -> indexed in-memory table
         self.index_done = threading.Event()  # build_index ended, complete or not
         self._index_complete = False
         self.active = 0  # requests using this file (see xsell.serve.app.PublishedFile)
@@ -310,7 +312,13 @@ class Warehouse:
             found = rows.get(key, ())
             return len(found), [dict(zip(names, row, strict=True))
                                 for row in found[offset:stop]]
-        result = self.cursor().execute(spec.one_sql(), [] if spec.key is None else [key])
+        copy = self._copies.get(name)
+        if copy is not None:
+            result = self.cursor().execute(
+                f"select * exclude (lookup_key) from {copy} where lookup_key = ? "
+                f"order by {spec.order}", [key])
+        else:
+            result = self.cursor().execute(spec.one_sql(), [] if spec.key is None else [key])
         names = [column[0] for column in result.description]
         found = result.fetchall()
         return len(found), [dict(zip(names, map(plain, row), strict=True))
@@ -343,8 +351,10 @@ class Warehouse:
                 if spec.table not in self.tables:
                     continue
                 count = cursor.execute(spec.size_sql()).fetchone()[0] or 0
-                if count > MAX_INDEX_ROWS:
-                    log.info("xsell serve: %s has %s rows; it stays a query", name, count)
+                if count > MAX_INDEX_ROWS and spec.key is not None:  # (one list is small)
+                    self._copy(cursor, name, spec)
+                    log.info("xsell serve: %s has %s rows: an indexed copy answers it",
+                             name, count)
                     continue
                 result = cursor.execute(spec.every_sql())
                 names = tuple(column[0] for column in result.description[1:])
@@ -357,6 +367,12 @@ class Warehouse:
         finally:
             cursor.close()
             self.index_done.set()
+
+    def _copy(self, cursor, name: str, spec: Lookup) -> None:
+        table = f"memory.main.lookup_{name}"  # a name of LOOKUPS, never input
+        cursor.execute(f"create table {table} as {spec.every_sql()}")
+        cursor.execute(f"create index lookup_{name}_key on {table} (lookup_key)")
+        self._copies[name] = table
 
     # ------------------------------------------------------------------ coverage
 
