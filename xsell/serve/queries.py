@@ -300,29 +300,39 @@ class Warehouse:
         when its table is missing."""
         return self.page(name, key, 0, limit)[1]
 
-    def page(self, name: str, key: str | None, offset: int, limit: int | None):
-        """(how many rows key has, the rows from offset on, at most limit of them)."""
+    def page(self, name: str, key: str | None, offset: int, limit: int | None,
+             *, count: bool = False) -> tuple[int | None, list[dict]]:
+        """(how many rows key has when count, else None; the rows from offset on, at most
+        limit of them)."""
         spec = LOOKUPS[name]
         if spec.table not in self.tables:
             return 0, []
-        stop = None if limit is None else offset + limit
         indexed = self._index.get(name)
         if indexed is not None:
             names, rows = indexed
             found = rows.get(key, ())
+            stop = None if limit is None else offset + limit
             return len(found), [dict(zip(names, row, strict=True))
                                 for row in found[offset:stop]]
         copy = self._copies.get(name)
         if copy is not None:
-            result = self.cursor().execute(
-                f"select * exclude (lookup_key) from {copy} where lookup_key = ? "
-                f"order by {spec.order}", [key])
+            sql = f"select * exclude (lookup_key) from {copy} where lookup_key = ?"
+            params = [key]
         else:
-            result = self.cursor().execute(spec.one_sql(), [] if spec.key is None else [key])
+            sql, params = spec.one_sql(), [] if spec.key is None else [key]
+        cursor = self.cursor()
+        total = None
+        if count:
+            total = cursor.execute(f"select count(*) from ({sql})", params).fetchone()[0]
+        if copy is not None:
+            sql += f" order by {spec.order}"
+        if limit is not None or offset:
+            sql += " limit ? offset ?"
+            params = [*params, limit if limit is not None else 2**62, offset]
+        result = cursor.execute(sql, params)
         names = [column[0] for column in result.description]
-        found = result.fetchall()
-        return len(found), [dict(zip(names, map(plain, row), strict=True))
-                            for row in found[offset:stop]]
+        return total, [dict(zip(names, map(plain, row), strict=True))
+                       for row in result.fetchall()]
 
     def in_memory(self, names) -> bool:
         """Whether the lookups `names` are answered from memory (or need no table)."""
@@ -592,7 +602,8 @@ class Answers:
             source = "segments" if candidate == "rfm" else "ml_segment"
             if self.w.unavailable(source) or self.w.unavailable("customer"):
                 continue
-            total, page = self.w.page(f"{candidate}_members", name, offset, limit)
+            total, page = self.w.page(f"{candidate}_members", name, offset, limit,
+                                      count=True)
             listed = any(s["name"] == name for s in self.w.lookup(f"{candidate}_segments"))
             if total or listed:  # an RFM segment nobody falls in has 0 customers
                 found = candidate, total, page
