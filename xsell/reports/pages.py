@@ -183,6 +183,7 @@ def lift_heatmap(data: Data) -> Block:
         """,
         "marts.fct_addon_lift",
     )
+    every_pair = frame
     frame, note = _largest_cells(data, frame)
     anchors = sorted(frame.anchor_family.unique())
     addons = sorted(frame.addon_category.unique())
@@ -198,7 +199,7 @@ def lift_heatmap(data: Data) -> Block:
         hovertemplate="%{y} → %{x}: lift %{z:.2f}× (%{customdata} joint receipts)<extra></extra>",
     ))
     _axes(fig, "Add-on category", "Anchor family")
-    significant = frame[frame.is_significant.fillna(False).astype(bool)]
+    significant = every_pair[every_pair.is_significant.fillna(False).astype(bool)]
     stores = data.con.execute(
         "select count(distinct store_id) from marts.fct_addon_lift").fetchone()[0]
     where = "" if stores == 1 else f" in each of the {stores} stores"
@@ -210,7 +211,7 @@ def lift_heatmap(data: Data) -> Block:
         best = significant.sort_values("lift").iloc[-1]
         takeaway = (
             f"{best.anchor_family} buyers take {best.addon_category} {best.lift:.1f}× as "
-            f"often as the average shopper; {len(significant)} of {len(frame)} pairs are "
+            f"often as the average shopper; {len(significant)} of {len(every_pair)} pairs are "
             f"significant{where}."
         )
     return Chart("lift-heatmap", "Add-on lift by anchor family and add-on category (×)", fig,
