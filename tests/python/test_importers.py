@@ -23,7 +23,7 @@ from xsell.importers import (
     import_online_retail,
 )
 from xsell.importers.categories import CATEGORIES, categorize
-from xsell.importers.online_retail import NON_MERCHANDISE_CODES
+from xsell.importers.online_retail import NON_MERCHANDISE_PATTERNS, REVIEWED_MERCHANDISE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
@@ -150,14 +150,23 @@ class TestOnlineRetailFile:
         out, summary = uci
         products = {p["product_id"]: p for p in read(out, "products")}
         non_merch = {pid for pid, p in products.items() if not p["is_merchandise"]}
+        # The patterns find "m" through "M", the gift_0001_* vouchers and the £100 voucher
+        # sold under an ordinary code (22016) by its name.
         assert non_merch == {
             "POST", "DOT", "M", "m", "C2", "D", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK",
-            "PADS", "23444", "23574", "23702",
+            "PADS", "23444", "23574", "23702", "23595", "22016",
             *(f"gift_0001_{v}" for v in (10, 20, 30, 40, 50)),
         }
+        assert products["22016"]["product_name"] == "Dotcomgiftshop Gift Voucher £100.00"
         assert {products[p]["category"] for p in non_merch} == {"NON_MERCHANDISE"}
         assert {products[p]["size_class"] for p in non_merch} == {"SMALL"}
-        assert set(NON_MERCHANDISE_CODES) <= {p.upper() for p in non_merch}
+        literal = {p for p in NON_MERCHANDISE_PATTERNS if not set(p) & set("*?[")}
+        assert literal <= non_merch
+        # Every fee-like product is either listed or reviewed as goods: no warning.
+        assert summary.metadata["non_merchandise"]["candidates"] == []
+        assert {p for p in REVIEWED_MERCHANDISE if products[p]["is_merchandise"]} == {
+            "23099", "85168B"
+        }
         assert products["85123A"]["category"] == "LAMPS"  # WHITE HANGING HEART T-LIGHT HOLDER
         assert products["22423"]["category"] == "KITCHENWARE"
         assert products["22423"]["size_class"] == "LARGE"
@@ -180,7 +189,9 @@ class TestOnlineRetailFile:
         assert summary.metadata["parameters"]["large_price_threshold"] == pytest.approx(threshold)
         expected_large = set(merch[merch >= threshold].index)
         assert set(products.index[products.size_class == "LARGE"]) == expected_large
-        assert len(expected_large) == 234  # 5% of 4,050 plus ties at 9.95
+        # 5% of 4,048 merchandise products plus ties at 9.95 (234 before the £100 voucher
+        # 22016 became non-merchandise).
+        assert len(expected_large) == 233
 
     def test_import_json(self, uci):
         out, summary = uci
@@ -644,8 +655,8 @@ BASE = "columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU, quantity:
     [
         (BASE + "stores: X\n", r"unknown key\(s\) 'stores' in the mapping; allowed: format, csv"),
         (BASE.replace("Qty", "Qty, qty: Q"), r"unknown target\(s\) 'qty' in columns; targets are"),
-        ("columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU}\n",
-         r"columns: missing required target\(s\) quantity, unit_price"),
+        ("columns: {receipt_id: Invoice, quantity: Qty}\n",
+         r"columns: missing required target\(s\) sold_at, product_id"),
         ("format: json\n" + BASE, r"format must be csv, parquet or xlsx, got 'json'"),
         (BASE + "csv: {delim: ';'}\n", r"unknown key\(s\) 'delim' in csv; allowed: delimiter"),
         (BASE + "csv: {header: 'yes'}\n", r"csv\.header must be true or false"),
