@@ -123,7 +123,10 @@ def write_raw_tables(
     }
     _write_atomic(
         out_dir / METADATA_FILE,
-        lambda tmp: tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n"),
+        # default=str: a mapping's YAML may hold dates (a constant sold_at)
+        lambda tmp: tmp.write_text(
+            json.dumps(content, indent=2, ensure_ascii=False, default=str) + "\n"
+        ),
     )
     return ImportSummary(
         out_dir=out_dir,
