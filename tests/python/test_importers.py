@@ -212,6 +212,38 @@ class TestOnlineRetailFile:
         assert meta["non_merchandise"]["patterns"]["gift_*_*"].startswith("gift vouchers")
         assert len(meta["non_merchandise"]["products"]) == 22
 
+    def test_plain_mapping_warns_about_the_fees_and_the_patterns_find_them(self, uci,
+                                                                           tmp_path):
+        """Through `xsell import csv`, the fee words find 20 of the 22 products the UCI
+        importer lists (not PADS and 23702, which have no fee word in their name) and two
+        goods; the UCI importer's own patterns in a mapping give its exact split."""
+        out, _ = uci
+        uci_products = {p["product_id"]: p for p in read(out, "products")}
+        uci_non_merch = {p for p, v in uci_products.items() if not v["is_merchandise"]}
+        columns = ("columns: {receipt_id: InvoiceNo, sold_at: InvoiceDate, product_id: "
+                   "StockCode, quantity: Quantity, unit_price: UnitPrice, customer_id: "
+                   "CustomerID, product_name: Description, store_id: Country}\n")
+        plain = import_mapped(UCI_FILE, write(tmp_path / "plain.yml", columns),
+                              tmp_path / "plain")
+        candidates = {c["product_id"]: c["lines"]
+                      for c in plain.metadata["non_merchandise"]["candidates"]}
+        assert set(candidates) == (uci_non_merch - {"PADS", "23702"}) | {"23099", "85168B"}
+        assert candidates["POST"] == 1_256 and candidates["M"] == 571
+        assert plain.warnings[0].startswith(
+            "22 products look like fees, deposits or adjustments but count as merchandise: "
+            "'POST' 'POSTAGE' (1,256 lines), 'DOT' 'DOTCOM POSTAGE' (710 lines), 'M' 'Manual' "
+            "(571 lines)")
+
+        listed = columns + "non_merchandise: " + json.dumps(list(NON_MERCHANDISE_PATTERNS)) \
+            + "\nmerchandise: " + json.dumps(list(REVIEWED_MERCHANDISE)) + "\n"
+        summary = import_mapped(UCI_FILE, write(tmp_path / "listed.yml", listed),
+                                tmp_path / "listed")
+        products = read(tmp_path / "listed", "products")
+        assert {p["product_id"] for p in products if not p["is_merchandise"]} == uci_non_merch
+        assert summary.metadata["non_merchandise"]["candidates"] == []
+        assert summary.metadata["parameters"]["large_price_threshold"] == 9.95
+        assert summary.metadata["anchors"]["anchors"] == 233
+
 
 # --- Online Retail, small files ----------------------------------------------------------------
 
