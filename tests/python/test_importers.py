@@ -1150,3 +1150,51 @@ def test_cli_import_csv_prints_every_warning(tmp_path):
     printed = [line[len("warning: "):] for line in result.output.splitlines()
                if line.startswith("warning: ")]
     assert printed == meta_of(tmp_path / "raw")["warnings"] and len(printed) == 1
+
+
+# --- the README's examples ---------------------------------------------------------------------
+
+
+def readme_blocks(section: str) -> list[tuple[str, str]]:
+    """(language, text) of the fenced blocks in one '### ' section of the README."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(f"### {section}\n")
+    end = readme.find("\n## ", start)
+    following = readme.find("\n### ", start + 1)
+    end = min(e for e in (end, following) if e != -1)
+    return re.findall(r"```(\w+)\n(.*?)```", readme[start:end], re.DOTALL)
+
+
+def test_readme_worked_mapping_imports_as_described(tmp_path):
+    blocks = dict(readme_blocks("A worked mapping")[:2])
+    src = write(tmp_path / "sales_2024.csv", blocks["text"])
+    summary = import_mapped(src, write(tmp_path / "mapping.yml", blocks["yaml"]),
+                            tmp_path / "raw")
+    assert tx_tuples(tmp_path / "raw") == [
+        ("100234", 1, "Berlin", "000123", "S-1001", 1, 899.0, dt.datetime(2024, 1, 31, 10, 15)),
+        ("100234", 2, "Berlin", "000123", "K-2040", 4, 19.9, dt.datetime(2024, 1, 31, 10, 15)),
+        ("100234", 3, "Berlin", "000123", "VERSAND", 1, 49.0,
+         dt.datetime(2024, 1, 31, 10, 15)),
+        ("100235", 1, "Berlin", None, "K-2040", -1, 19.9, dt.datetime(2024, 1, 31, 10, 20)),
+    ]
+    products = {p["product_id"]: p for p in read(tmp_path / "raw", "products")}
+    assert not products["VERSAND"]["is_merchandise"]
+    assert summary.metadata["non_merchandise"]["candidates"] == []
+
+
+def test_readme_ta_feng_mapping_is_the_shipped_file():
+    import yaml
+
+    [(_, shown)] = [b for b in readme_blocks("Ta-Feng grocery: no receipt numbers, dates only, "
+                                             "line totals") if b[0] == "yaml"]
+    shipped = REPO_ROOT / "examples" / "ta_feng.yml"
+    assert yaml.safe_load(shown) == yaml.safe_load(shipped.read_text(encoding="utf-8"))
+
+
+def test_readme_bakery_mapping_imports_the_bakery_file(tmp_path):
+    [(_, shown)] = [b for b in readme_blocks("A basket-only till export") if b[0] == "yaml"]
+    summary = mapped(tmp_path, BAKERY, shown)
+    assert {r["store_id"] for r in read(tmp_path / "raw", "transactions")} == {"EDINBURGH"}
+    assert summary.metadata["prices"]["lines_without_unit_price"] == 7
+    assert [w.split(":")[0] for w in summary.warnings] == [
+        "no product is an anchor (LARGE) among 6 merchandise products"]
