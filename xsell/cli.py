@@ -136,15 +136,22 @@ def import_csv_command(path, mapping_path, out_dir) -> None:
                    "baskets already in the build file instead of rebuilding them (for a raw "
                    "folder that only grew by new days; the consistency tests stop the build "
                    "otherwise).")
-def run(raw_dir, build_db, generate_if_empty, seed, publish_result, incremental) -> None:
-    """The main job: (generate) -> dbt build -> publish -> print where the outputs are."""
-    from xsell.pipeline import PipelineError, run_pipeline
+@click.option("--vars", "dbt_vars", default=None, metavar="YAML",
+              help="dbt vars for every model and test, as dbt takes them (YAML or JSON), e.g. "
+                   "'{min_support: 0.02, ml_holdout_days: 14}'. Names are checked against "
+                   "dbt_project.yml.")
+def run(raw_dir, build_db, generate_if_empty, seed, publish_result, incremental,
+        dbt_vars) -> None:
+    """The main job: (generate) -> dbt build -> quality gate -> publish -> reports; prints
+    which analyses ran on the data and why the others did not."""
+    from xsell.pipeline import PipelineError, parse_vars, run_pipeline
 
     paths = Paths.resolve(raw_dir=raw_dir, build_db=build_db)
     try:
+        variables = parse_vars(dbt_vars, paths.project_dir)
         report = run_pipeline(
             paths, generate_if_empty=generate_if_empty, seed=seed, log=click.echo,
-            publish=publish_result, incremental=incremental,
+            publish=publish_result, incremental=incremental, dbt_vars=variables,
         )
     except PipelineError as error:
         _echo_err(f"xsell run failed at step '{error.step}':\n{error}")
@@ -214,14 +221,18 @@ def report(db, out_dir) -> None:
               help="Built file to validate [default: warehouse/xsell_build.duckdb].")
 @click.option("--docs/--no-docs", "write_docs", default=True, show_default=True,
               help="Write Great Expectations Data Docs to reports/out/data_docs.")
-def validate_command(build_db, write_docs) -> None:
+@click.option("--bands", is_flag=True,
+              help="Also check the bands of the synthetic store (gx/xsell_thresholds.yml): "
+                   "figures that describe the generated store, not every store.")
+def validate_command(build_db, write_docs, bands) -> None:
     """Run the Great Expectations suites in gx/ on the build file; exit 1 on a failure."""
     from xsell.quality import QualityError, validate
 
     paths = Paths.resolve(build_db=build_db)
     try:
         report = validate(paths.build_db, gx_dir=paths.project_dir / "gx",
-                          docs_dir=paths.reports_dir / "data_docs" if write_docs else None)
+                          docs_dir=paths.reports_dir / "data_docs" if write_docs else None,
+                          bands=bands)
     except QualityError as error:
         _echo_err(f"xsell validate failed: {error}")
         sys.exit(1)

@@ -7,12 +7,15 @@ stops at the first failure with a message a person can act on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from xsell.contract import RAW_TABLES
+from xsell.coverage import read_coverage
 from xsell.dbt_runner import dbt_env, run_dbt
 from xsell.project import Paths, detect_raw_format
 from xsell.publish import PublishError
@@ -36,10 +39,13 @@ def run_pipeline(
     target_path: Path | None = None,
     publish: bool = True,
     incremental: bool = False,
+    dbt_vars: Mapping | None = None,
 ) -> str:
     """Build, gate, publish and render. The incremental models (line fact, baskets) are
     rebuilt from scratch unless `incremental`: the raw folder may have been replaced by
-    another store or import since the last build, which only a full refresh handles."""
+    another store or import since the last build, which only a full refresh handles.
+    `dbt_vars` (see parse_vars) reach every dbt node; the gate and the reports read what
+    the build made of them (e.g. marts.fct_analysis_coverage)."""
     raw_format = detect_raw_format(paths.raw_dir)
     if raw_format is None:
         if not generate_if_empty:
@@ -58,8 +64,12 @@ def run_pipeline(
     preload()  # imports Great Expectations in the background while dbt builds
     mode = "incremental" if incremental else "full refresh"
     log(f"dbt build ({mode}): {paths.raw_dir} ({raw_format}) -> {paths.build_db}")
+    command = ["build"] if incremental else ["build", "--full-refresh"]
+    if dbt_vars:
+        log(f"dbt vars: {json.dumps(dict(dbt_vars), sort_keys=True)}")
+        command += ["--vars", json.dumps(dict(dbt_vars), sort_keys=True)]
     result = run_dbt(
-        ["build"] if incremental else ["build", "--full-refresh"],
+        command,
         paths.project_dir,
         dbt_env(paths.raw_dir, raw_format, paths.build_db),
         target_path=target_path,
@@ -73,7 +83,7 @@ def run_pipeline(
     quality = run_quality_gate(paths)
     log(str(quality))
 
-    report = build_report(paths)
+    report = build_report(paths) + "\n" + coverage_report(paths)
     if not publish:
         return report + f"\nNot published (--no-publish): {paths.published_db} is unchanged."
     log(f"publish: {paths.build_db} -> {paths.published_db}")
@@ -103,6 +113,41 @@ def run_quality_gate(paths: Paths) -> ValidationReport:
     if not quality.ok:
         raise PipelineError("quality gate", str(quality))
     return quality
+
+
+def parse_vars(text: str | None, project_dir: Path) -> dict:
+    """dbt vars from the command line (YAML or JSON, as `dbt --vars` takes them), checked
+    against the vars dbt_project.yml declares: a misspelt name would otherwise be ignored
+    without a word. Their values are checked by dbt itself (macro validate_vars)."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        variables = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PipelineError("inputs", f"--vars is not valid YAML or JSON: {error}") from error
+    if not isinstance(variables, Mapping):
+        raise PipelineError(
+            "inputs", f"--vars must be a mapping such as '{{min_support: 0.02}}', got {text!r}"
+        )
+    declared = yaml.safe_load((project_dir / "dbt_project.yml").read_text()).get("vars") or {}
+    known = set(declared) | {"python_models"}
+    unknown = sorted(str(name) for name in variables if name not in known)
+    if unknown:
+        raise PipelineError(
+            "inputs",
+            f"--vars: unknown dbt var(s) {', '.join(unknown)}; the vars are declared and "
+            f"documented in {project_dir / 'dbt_project.yml'}: {', '.join(sorted(known))}",
+        )
+    return dict(variables)
+
+
+def coverage_report(paths: Paths) -> str:
+    """Which analyses ran on the data and, for the others, why (marts.fct_analysis_coverage)."""
+    with duckdb.connect(str(paths.build_db), read_only=True) as con:
+        coverage = read_coverage(con)
+    if coverage is None:
+        return "Analyses: the build has no marts.fct_analysis_coverage"
+    return coverage.summary()
 
 
 def build_report(paths: Paths) -> str:

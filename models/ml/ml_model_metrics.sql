@@ -25,28 +25,15 @@ with
 {% endfor %}
 
 {%- if var("ml_metrics_include_clv") %}
-{#- Hook: the customer-value engineer's holdout table. Its run_id is a dbt invocation id,
-    so the rows get a content hash instead, which is the same for the same figures. #}
+{#- The customer-value holdout (ml_clv_metrics), unpivoted: one row per metric. -#}
 clv as (
     select * from {{ ref('ml_clv_metrics') }}
-),
-
-clv_fingerprint as (
-    select
-        substr({{ dbt.hash(dbt.listagg(
-            "concat(model, '|', target, '|', cast(customers as varchar), '|', "
-            ~ "cast(actual_total as varchar), '|', cast(predicted_total as varchar), '|', "
-            ~ "cast(holdout_end as varchar))",
-            "';'",
-            "order by model, target",
-        )) }}, 1, 12) as run_id
-    from clv
 ),
 
 clv_metrics as (
     {%- for metric in clv_metrics %}
     select
-        clv_fingerprint.run_id,
+        clv.run_id,
         'ml_customer_lifetime_value' as model,
         clv.model as variant,
         clv.model = 'naive_rate' as is_baseline,
@@ -60,7 +47,6 @@ clv_metrics as (
         cast(clv.observation_start as date) as train_start,
         cast(clv.calibration_end as date) as train_end
     from clv
-    cross join clv_fingerprint
     {{ "union all" if not loop.last }}
     {%- endfor %}
 ),

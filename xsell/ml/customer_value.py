@@ -20,7 +20,6 @@ the cutoff) and is then applied to features at the cutoff.
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from xsell.ml import clv
+from xsell.ml.registry import compute_run_id
 
 __all__ = [
     "CLV_PARAMETER_COLUMNS",
@@ -117,8 +117,10 @@ def _dates_to_date(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return frame
 
 
-def new_run_id() -> str:
-    return uuid.uuid4().hex
+def new_run_id(model: str, params: dict, *frames: pd.DataFrame) -> str:
+    """The run id of a fit: a hash of the model, its parameters and its input frames (the
+    same data and vars give the same id, as for every model in xsell.ml.registry)."""
+    return compute_run_id(model, params, *frames)
 
 
 # --------------------------------------------------------------------------- windows
@@ -322,7 +324,10 @@ def clv_parameters(
 
     A fit is left out when it has no customer with a repeat purchase.
     """
-    run_id = run_id or new_run_id()
+    run_id = run_id or new_run_id(
+        "ml_clv_parameters", {"holdout_days": holdout_days, "penalizer": penalizer},
+        summary, customer_days,
+    )
     rows = []
     days = _days_frame(customer_days)
     # Sorted input: the likelihood sums in a fixed order, so refits give identical bits.
@@ -387,11 +392,21 @@ def _fit(parameters: pd.DataFrame, fit_name: str) -> pd.Series | None:
     return None if chosen.empty else chosen.iloc[0]
 
 
-def _expected_spend_per_purchase(gg: clv.GammaGammaParams, frequency, monetary) -> np.ndarray:
-    """Gamma-Gamma expected value of a purchase; the own mean when the fit is unusable."""
-    if not np.isfinite(gg.q) or gg.q <= 1.0:
-        return np.where(np.asarray(frequency) > 0, monetary, np.nan)
-    return clv.gamma_gamma_expected_spend(gg, frequency, monetary)
+def bgnbd_usable(bg: clv.BgNbdParams) -> bool:
+    """A BG/NBD fit that values customers: converged, with finite parameters. On a short
+    history with little repeat buying the optimiser wanders off (r = 270,291, alpha =
+    1.2e7 on 7 days of a synthetic store) and the expected purchases cannot be computed;
+    such a fit is kept in ml_clv_parameters (bgnbd_converged = false) but values nobody."""
+    values = np.array([bg.r, bg.alpha, bg.a, bg.b], dtype=float)
+    return bool(bg.converged and np.all(np.isfinite(values)) and np.all(values > 0))
+
+
+def gamma_gamma_usable(gg: clv.GammaGammaParams) -> bool:
+    """A Gamma-Gamma fit that gives a finite expected spend: converged, q > 1. Without it
+    (no prices, too few repeat buyers) the value columns stay empty: expected purchases
+    only, no spend is invented."""
+    values = np.array([gg.p, gg.q, gg.v], dtype=float)
+    return bool(gg.converged and np.all(np.isfinite(values)) and gg.q > 1.0)
 
 
 LIFETIME_VALUE_COLUMNS = {
@@ -425,17 +440,23 @@ def customer_lifetime_value(
     its value discounted monthly at ``discount_rate_annual``
     (`clv.expected_discounted_value`).
     """
+    empty = _dates_to_date(_empty(LIFETIME_VALUE_COLUMNS), ["as_of_date"])
     row = _fit(parameters, "as_of")
     if row is None or len(summary) == 0:
-        return _dates_to_date(_empty(LIFETIME_VALUE_COLUMNS), ["as_of_date"])
+        return empty
     bg, gg = _params(row)
+    if not bgnbd_usable(bg):
+        return empty
     summary = summary.sort_values("customer_id", kind="stable").reset_index(drop=True)
     arrays = _summary_arrays(summary)
     x, t_x, big_t = arrays["frequency"], arrays["recency"], arrays["T"]
     zbar = arrays["monetary_value"]
     purchases = clv.bgnbd_expected_purchases(bg, float(horizon_days), x, t_x, big_t)
-    per_purchase = _expected_spend_per_purchase(gg, x, zbar)
-    if np.isfinite(gg.q) and gg.q > 1.0:
+    alive = clv.bgnbd_probability_alive(bg, x, t_x, big_t)
+    if not (np.all(np.isfinite(purchases)) and np.all(np.isfinite(alive))):
+        return empty
+    if gamma_gamma_usable(gg):
+        per_purchase = clv.gamma_gamma_expected_spend(gg, x, zbar)
         discounted = clv.expected_discounted_value(
             bg,
             gg,
@@ -447,6 +468,7 @@ def customer_lifetime_value(
             discount_rate_annual=float(discount_rate_annual),
         )
     else:
+        per_purchase = np.full(len(x), np.nan)
         discounted = np.full(len(x), np.nan)
     frame = pd.DataFrame(
         {
@@ -456,7 +478,7 @@ def customer_lifetime_value(
             "purchase_span_days": summary["purchase_span_days"].astype(np.int64),
             "tenure_days": summary["tenure_days"].astype(np.int64),
             "repeat_day_value": zbar,
-            "probability_alive": clv.bgnbd_probability_alive(bg, x, t_x, big_t),
+            "probability_alive": alive,
             "expected_purchases": purchases,
             "expected_spend_per_purchase": per_purchase,
             "expected_spend": purchases * per_purchase,
@@ -551,9 +573,13 @@ def holdout_predictions(
         calibration_parameters = None if row is None else pd.Series(row)
     if calibration_parameters is not None:
         bg, gg = _params(calibration_parameters)
-        purchases = clv.bgnbd_expected_purchases(bg, horizon, x, t_x, big_t)
-        out["bgnbd_gamma_gamma__purchases"] = purchases
-        out["bgnbd_gamma_gamma__spend"] = purchases * _expected_spend_per_purchase(gg, x, zbar)
+        if bgnbd_usable(bg):
+            purchases = clv.bgnbd_expected_purchases(bg, horizon, x, t_x, big_t)
+            out["bgnbd_gamma_gamma__purchases"] = purchases
+            out["bgnbd_gamma_gamma__spend"] = (
+                purchases * clv.gamma_gamma_expected_spend(gg, x, zbar)
+                if gamma_gamma_usable(gg) else np.nan
+            )
 
     # Gradient boosting: learns on an earlier origin, never sees the holdout.
     if window.training_origin is not None:
@@ -676,7 +702,10 @@ def clv_holdout_metrics(
 ) -> pd.DataFrame:
     """ml_clv_metrics: the holdout evaluation of every model (see `holdout_predictions`),
     scored with the ``calibration`` fit of ``parameters``."""
-    run_id = run_id or new_run_id()
+    run_id = run_id or new_run_id(
+        "ml_clv_metrics", {"holdout_days": holdout_days, "random_state": random_state},
+        customer_days, *(frame for frame in (profiles, parameters) if frame is not None),
+    )
     days = _days_frame(customer_days)
     if days.empty:
         return holdout_metrics(pd.DataFrame(), None, run_id)

@@ -6,7 +6,12 @@ frame read from the build file, holding only the columns its suite needs: GE's S
 datasource on DuckDB fails silently, so GE never talks to DuckDB here.
 
 Rule for a missing table: every suite names the table the build is supposed to produce,
-so a suite whose table is absent is a failure, never a skip.
+so a suite whose table is absent is a failure, never a skip. A table the build produced
+empty because its analysis cannot run on this data (marts.fct_analysis_coverage: not
+applicable, no result, not built) is skipped with the coverage's reason, and so are the
+cross-table checks that compare it.
+
+The suites of family "bands" (figures of the synthetic store) run only with bands=True.
 
 Speed: GE spends most of a validation in Python per expectation, so the suites are
 validated in worker processes (two by default, one per core) forked once GE and the
@@ -19,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -37,6 +41,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from xsell.coverage import read_coverage
 from xsell.frames import frame_of
 from xsell.quality.reconcile import CHECKS_BY_NAME, reconcile
 from xsell.quality.report import MAX_EXAMPLES, Failure, SuiteOutcome, ValidationReport, format_value
@@ -109,19 +114,11 @@ def load_thresholds(gx_dir: Path, overrides: Mapping | None = None) -> dict:
 
 def parameters(con: duckdb.DuckDBPyConnection, tables: set[str], thresholds: dict) -> dict:
     """Values of the suites' $PARAMETERs: the bands of the thresholds file as they are, and
-    row counts relative to the input computed from the build:
+    row counts computed from the build:
 
-    - staged_rows_min_<table> = ceil(staged_share_min[<table>] x raw rows), the raw rows
-      being every row of staging.base_pos__<table> (staged + quarantined);
     - profile_rows = rows of staging.stg_pos__customers (dim_customers holds all of them).
     """
     values = {k: v for k, v in thresholds.items() if not isinstance(v, Mapping)}
-    for table, share in (thresholds.get("staged_share_min") or {}).items():
-        base = f"staging.base_pos__{table}"
-        raw_rows = con.execute(f"select count(*) from {base}").fetchone()[0] if (
-            base in tables) else 0
-        values[f"staged_rows_min_{table}"] = math.ceil(float(share) * raw_rows - 1e-9)
-        values[f"raw_rows_{table}"] = raw_rows
     values["profile_rows"] = (
         con.execute("select count(*) from staging.stg_pos__customers").fetchone()[0]
         if "staging.stg_pos__customers" in tables else 0
@@ -137,6 +134,7 @@ def validate(
     thresholds: Mapping | None = None,
     keep_runs: int = 10,
     workers: int | None = None,
+    bands: bool = False,
 ) -> ValidationReport:
     """Validate the build file with every suite of the GE context in gx_dir.
 
@@ -149,6 +147,7 @@ def validate(
     core, at most DEFAULT_WORKERS; 1 validates in this process. More than one are forked
     from this process (Linux and other POSIX systems; on Windows and macOS it validates
     in this process).
+    bands: also validate the suites of family "bands" (the synthetic store's figures).
 
     Returns the report (report.ok, report.failures, str(report)); raises QualityError
     only when it cannot validate at all (or a worker process failed).
@@ -167,6 +166,8 @@ def validate(
     definitions = sorted(context.validation_definitions.all(), key=lambda vd: vd.name)
     if not definitions:
         raise QualityError(f"No validation definitions in {gx_dir / 'validation_definitions'}.")
+    if not bands:
+        definitions = [d for d in definitions if _family(d) != "bands"]
     if keep_runs < 1:
         raise QualityError(f"keep_runs must be at least 1 (this run), not {keep_runs}.")
 
@@ -175,6 +176,9 @@ def validate(
         columns = _columns_by_table(con)
         values = parameters(con, set(columns), limits)
         rows = _row_estimates(con)
+        coverage = read_coverage(con)
+    # tables empty because their analysis cannot run on this data: skipped, with why
+    unavailable = coverage.table_reasons() if coverage is not None else {}
     for definition in definitions:
         _check_parameters(definition.suite, values, gx_dir)
     site = pages = None
@@ -182,7 +186,8 @@ def validate(
         site, config = _docs_site(context, Path(docs_dir).resolve(), definitions, keep_runs)
         pages = _SuitePages(context, site, config, gx_dir, Path(docs_dir).resolve())
     job = _Job(build_db, definitions, columns, values,
-               RunIdentifier(run_name=RUN_NAME, run_time=datetime.now(UTC)), site, pages)
+               RunIdentifier(run_name=RUN_NAME, run_time=datetime.now(UTC)), site, pages,
+               unavailable)
 
     tick = time.perf_counter()
     order = job.schedule(rows)
@@ -200,6 +205,11 @@ def validate(
     # in the order of the definitions, whichever process validated them
     for index, definition in enumerate(definitions):
         run = runs.get(index)
+        table = job.table(definition)
+        if run is None and table in unavailable:  # its analysis did not run
+            report.suites.append(SuiteOutcome(definition.suite.name, table, 0, 0, None,
+                                              skipped=unavailable[table]))
+            continue
         if run is None:  # its table is missing: no run
             table = job.table(definition)
             report.failures.append(_missing_table(definition.suite.name, table))
@@ -233,6 +243,10 @@ def validate(
     return report
 
 
+def _family(definition) -> str | None:
+    return (definition.suite.meta or {}).get("xsell", {}).get("family")
+
+
 def _connect(build_db: Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(build_db), read_only=True)
@@ -253,7 +267,7 @@ class _SuiteRun:
     failures: list[Failure]  # severity critical
     warnings: list[Failure]
     batch_id: str  # of its result in the validation results store
-    skipped_checks: dict[str, list[str]] | None  # checks.reconciliation only
+    skipped_checks: dict[str, str] | None  # checks.reconciliation only: check -> why
     read_seconds: float
     validate_seconds: float
 
@@ -284,6 +298,7 @@ class _Job:
     run_id: object  # GE RunIdentifier
     site: object | None  # the Data Docs SiteBuilder, None for no Data Docs
     pages: _SuitePages | None  # which of its suite pages are current
+    unavailable: dict[str, str] = field(default_factory=dict)  # table -> why it is empty
 
     @staticmethod
     def table(definition) -> str | None:
@@ -307,7 +322,8 @@ class _Job:
 
         present = [
             i for i, d in enumerate(self.definitions)
-            if d.suite.name == CHECKS_SUITE or self.table(d) in self.columns
+            if d.suite.name == CHECKS_SUITE
+            or (self.table(d) in self.columns and self.table(d) not in self.unavailable)
         ]
         return sorted(present, key=cost)
 
@@ -318,7 +334,7 @@ class _Job:
         tick = time.perf_counter()
         skipped = None
         if suite.name == CHECKS_SUITE:
-            checked = reconcile(con, set(self.columns))
+            checked = reconcile(con, set(self.columns), self.unavailable)
             frame, table, skipped = checked.frame, CHECKS_SUITE, checked.skipped
         else:
             table = self.table(definition)

@@ -78,6 +78,7 @@ class SuiteOutcome:
     evaluated: int
     failed: int
     rows: int | None
+    skipped: str | None = None  # why its table holds no finding (fct_analysis_coverage)
 
 
 @dataclass
@@ -87,7 +88,7 @@ class ValidationReport:
     warnings: list[Failure] = field(default_factory=list)  # severity warning/info: not gating
     suites: list[SuiteOutcome] = field(default_factory=list)
     unvalidated_tables: list[str] = field(default_factory=list)  # marts/ml tables w/o a suite
-    skipped_checks: dict[str, list[str]] = field(default_factory=dict)
+    skipped_checks: dict[str, str] = field(default_factory=dict)  # check -> why
     docs_index: Path | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -101,7 +102,8 @@ class ValidationReport:
         return sum(s.evaluated for s in self.suites)
 
     def __str__(self) -> str:
-        n_suites, evaluated = len(self.suites), self.evaluated
+        validated = [s for s in self.suites if s.skipped is None]
+        n_suites, evaluated = len(validated), self.evaluated
         if self.ok:
             lines = [
                 f"Quality gate passed: {evaluated:,} expectations in {n_suites} Great "
@@ -118,11 +120,14 @@ class ValidationReport:
         if self.warnings:
             lines.append(f"Warnings ({len(self.warnings)}, not gating):")
             lines += [f"- {warning}" for warning in self.warnings]
+        skipped = [s for s in self.suites if s.skipped is not None]
+        if skipped:
+            lines.append(f"Skipped ({len(skipped)} suites: their analysis did not run on "
+                         "this data, see marts.fct_analysis_coverage):")
+            lines += [f"- {s.suite}: {s.skipped}" for s in skipped]
         if self.skipped_checks:
-            lines.append(
-                "Cross-table checks skipped for missing tables: "
-                + "; ".join(f"{c} ({', '.join(t)})" for c, t in self.skipped_checks.items())
-            )
+            lines.append(f"Cross-table checks skipped ({len(self.skipped_checks)}):")
+            lines += [f"- {check}: {why}" for check, why in self.skipped_checks.items()]
         if self.unvalidated_tables:
             lines.append(
                 "Tables without a suite (add one in xsell/quality/suites.py): "

@@ -34,7 +34,9 @@ WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "S
 SCATTER_SAMPLE = 3000
 
 
-def pct(value: float, digits: int = 0) -> str:
+def pct(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
     return f"{value * 100:.{digits}f}%"
 
 
@@ -264,7 +266,8 @@ def attach_over_time(data: Data) -> Block:
 
 def impulse_heatmap(data: Data) -> Block:
     frame = data.frame(
-        "select sold_weekday, sold_hour, impulse_rate, receipts from marts.fct_impulse_by_hour",
+        "select sold_weekday, sold_hour, impulse_rate, receipts, impulse_receipts "
+        "from marts.fct_impulse_by_hour",
         "marts.fct_impulse_by_hour",
     )
     hours = sorted(frame.sold_hour.unique())
@@ -280,11 +283,17 @@ def impulse_heatmap(data: Data) -> Block:
     _axes(fig, "Hour of day (store time)", "Weekday")
     busy = frame[frame.receipts >= max(30, frame.receipts.quantile(0.1))]
     peak = (busy if not busy.empty else frame).sort_values("impulse_rate").iloc[-1]
+    if busy.empty or busy.impulse_rate.max() == busy.impulse_rate.min():
+        # one hour, too few receipts per hour or the same rate everywhere: no peak to name
+        takeaway = (f"{pct(frame.impulse_receipts.sum() / frame.receipts.sum())} of receipts "
+                    "carry an impulse item; no hour stands out on this data.")
+    else:
+        takeaway = (f"Impulse buying peaks on {WEEKDAYS[int(peak.sold_weekday) % 7]}s at "
+                    f"{int(peak.sold_hour):02d}:00: {pct(peak.impulse_rate)} of receipts "
+                    "carry an impulse item.")
     return Chart(
         "impulse-heatmap", "Share of receipts with an impulse item by weekday and hour", fig,
-        f"Impulse buying peaks on {WEEKDAYS[int(peak.sold_weekday) % 7]}s at "
-        f"{int(peak.sold_hour):02d}:00: {pct(peak.impulse_rate)} of receipts carry an "
-        "impulse item.",
+        takeaway,
         note="Impulse categories are flagged in seeds/category_attributes.csv. Weekday 0 = "
         "Sunday.",
     )
@@ -295,8 +304,9 @@ def impulse_anchor(data: Data) -> Block:
         """
         select sold_hour, sum(receipts) as receipts,
             sum(impulse_receipts) / sum(receipts) as impulse_rate,
-            sum(impulse_rate_with_anchor * receipts) / sum(receipts) as with_anchor,
-            sum(impulse_rate_without_anchor * receipts) / sum(receipts) as without_anchor
+            sum(anchor_impulse_receipts) / nullif(sum(anchor_receipts), 0) as with_anchor,
+            sum(impulse_receipts - anchor_impulse_receipts)
+                / nullif(sum(receipts - anchor_receipts), 0) as without_anchor
         from marts.fct_impulse_by_hour group by sold_hour order by sold_hour
         """,
         "marts.fct_impulse_by_hour",
@@ -308,17 +318,23 @@ def impulse_anchor(data: Data) -> Block:
         go.Scatter(name="Without an anchor", x=hours, y=_list(frame.without_anchor * 100)),
     ])
     _axes(fig, "Hour of day (store time)", "Receipts with an impulse item (%)")
-    totals = data.con.execute(
+    with_anchor, without_anchor = data.con.execute(
         """
-        select sum(impulse_rate_with_anchor * receipts) / sum(receipts),
-            sum(impulse_rate_without_anchor * receipts) / sum(receipts)
+        select sum(anchor_impulse_receipts) / nullif(sum(anchor_receipts), 0),
+            sum(impulse_receipts - anchor_impulse_receipts)
+                / nullif(sum(receipts - anchor_receipts), 0)
         from marts.fct_impulse_by_hour
         """
     ).fetchone()
+    if with_anchor is None or without_anchor is None:
+        group = "with" if without_anchor is None else "without"
+        takeaway = (f"Every receipt is {group} an anchor: there is nothing to compare "
+                    "with and without one.")
+    else:
+        takeaway = (f"Receipts with an anchor carry an impulse item {pct(with_anchor)} of "
+                    f"the time, against {pct(without_anchor)} without one.")
     return Chart(
-        "impulse-by-hour", "Impulse share by hour, with and without an anchor", fig,
-        f"Receipts with an anchor carry an impulse item {pct(totals[0])} of the time, "
-        f"against {pct(totals[1])} without one (receipt-weighted).",
+        "impulse-by-hour", "Impulse share by hour, with and without an anchor", fig, takeaway,
     )
 
 

@@ -22,6 +22,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from markupsafe import Markup
 
+from xsell.coverage import Coverage, read_coverage
+
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("xsell.reports", "templates"),
     autoescape=True,  # every data value lands in the page escaped
@@ -136,6 +138,8 @@ class Data:
             ).fetchall()
         }
         self._rows: dict[str, int] = {}
+        # which analyses ran on this data, and why the others did not
+        self.coverage: Coverage | None = read_coverage(con)
 
     def tables(self, prefix: str = "") -> list[str]:
         return sorted(t for t in self._tables if t.startswith(prefix))
@@ -164,6 +168,9 @@ class Data:
 
     def require(self, *tables: str) -> None:
         for table in tables:
+            reason = self.coverage.table_reason(table) if self.coverage is not None else None
+            if reason:
+                raise NoData(f"Not available for this data: {reason}.")
             if not self.exists(table):
                 raise NoData(f"No data: {table} is absent from this build.")
             if self.rows(table) == 0:
@@ -254,6 +261,7 @@ def render_reports(db: Path, out_dir: Path) -> ReportSummary:
         con.execute("set enable_progress_bar = false")
         data = Data(con)
         pages = [spec.build(data) for spec in PAGES]
+        coverage = data.coverage
 
     generated = time.strftime("%Y-%m-%d %H:%M")
     summaries = []
@@ -274,7 +282,8 @@ def render_reports(db: Path, out_dir: Path) -> ReportSummary:
     _write_text(
         index,
         TEMPLATES.get_template("index.html.j2").render(
-            pages=pages, generated=generated, db=db.name
+            pages=pages, generated=generated, db=db.name,
+            coverage=list(coverage) if coverage is not None else None,
         ),
     )
     return ReportSummary(

@@ -1,8 +1,11 @@
 {#-
     Pairs of purchase receipts of the same loyalty member in the same store whose
     checkouts are at most attach_window_minutes apart, in both directions, the
-    receipt itself excluded. Anonymous receipts have no partners.
+    receipt itself excluded. Anonymous receipts have no partners. The join first pairs
+    receipts whose days are at most window_days apart (any window length), then keeps
+    the pairs within the window.
 -#}
+{%- set window_days = ((var("attach_window_minutes") | float) / 1440) | round(0, "ceil") | int -%}
 with
 
 receipts as (
@@ -21,8 +24,8 @@ pairs as (
         and receipt.store_id = partner.store_id
         and receipt.receipt_id != partner.receipt_id
         and receipt.sold_date between
-            {{ dbt.dateadd("day", -1, "partner.sold_date") }}
-            and {{ dbt.dateadd("day", 1, "partner.sold_date") }}
+            {{ dbt.dateadd("day", -window_days, "partner.sold_date") }}
+            and {{ dbt.dateadd("day", window_days, "partner.sold_date") }}
 ),
 
 final as (

@@ -122,3 +122,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('addon_lift') }}

@@ -87,3 +87,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('attach_rates') }}

@@ -45,6 +45,8 @@ final as (
         cast(impulse_receipts as double) / receipts as impulse_rate,
         cast(impulse_lines as bigint) as impulse_lines,
         cast(impulse_revenue as double) as impulse_revenue,
+        cast(anchor_receipts as bigint) as anchor_receipts,
+        cast(anchor_impulse_receipts as bigint) as anchor_impulse_receipts,
         cast(anchor_impulse_receipts as double) / nullif(anchor_receipts, 0)
             as impulse_rate_with_anchor,
         cast(impulse_receipts - anchor_impulse_receipts as double)
@@ -53,3 +55,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('impulse_by_hour') }}

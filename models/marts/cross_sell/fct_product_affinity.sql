@@ -144,3 +144,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('product_affinity') }}

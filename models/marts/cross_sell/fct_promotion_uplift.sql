@@ -203,3 +203,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('promotion_uplift') }}

@@ -74,3 +74,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('restaurant_conversion') }}

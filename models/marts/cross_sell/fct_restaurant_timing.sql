@@ -61,3 +61,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('restaurant_timing') }}

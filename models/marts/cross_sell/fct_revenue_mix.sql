@@ -97,3 +97,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('revenue_mix') }}

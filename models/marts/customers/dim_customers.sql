@@ -75,3 +75,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('customer_profiles') }}

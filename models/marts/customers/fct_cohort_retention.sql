@@ -95,3 +95,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('cohort_retention') }}

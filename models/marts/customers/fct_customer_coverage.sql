@@ -79,3 +79,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('customer_coverage') }}

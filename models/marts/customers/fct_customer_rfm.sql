@@ -100,3 +100,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('rfm') }}

@@ -115,3 +115,4 @@ final as (
 )
 
 select * from final
+where {{ analysis_is_applicable('revenue_at_risk') }}

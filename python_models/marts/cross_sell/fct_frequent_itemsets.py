@@ -1,4 +1,8 @@
-"""Frequent itemsets of any length up to max_itemset_length (xsell.ml.rules)."""
+"""Frequent itemsets of any length up to max_itemset_length (xsell.ml.rules). A level whose
+longest itemsets reach that length may have longer ones that were not mined: said in the
+dbt log here and in marts.fct_analysis_coverage."""
+
+from dbt.adapters.events.logging import AdapterLogger
 
 from xsell.frames import frame_of
 from xsell.ml.resources import one_large_model_at_a_time, row_count
@@ -17,4 +21,13 @@ def model(dbt, session):
             min_support={"category": float(min_support), "product": float(product_min_support)},
             max_len=int(max_len),
         )
+    lengths = result.group_by("item_level").aggregate([("itemset_length", "max")])
+    for level, longest in zip(lengths["item_level"].to_pylist(),
+                              lengths["itemset_length_max"].to_pylist(), strict=True):
+        if longest is not None and longest >= int(max_len):
+            AdapterLogger("xsell").warning(
+                f"fct_frequent_itemsets: {level} itemsets reached max_itemset_length = "
+                f"{int(max_len)} items; longer frequent itemsets were not mined (raise the var "
+                "to mine them)"
+            )
     return result

@@ -2,6 +2,7 @@
 regression per category, against the family-rate baseline
 (xsell.ml.propensity.addon_propensity)."""
 
+from xsell.coverage import applicable
 from xsell.frames import frame_of, to_arrow
 from xsell.ml.propensity import AddonParams, addon_propensity
 from xsell.ml.registry import artifact_store, params_from_config
@@ -27,6 +28,8 @@ def model(dbt, session):
         max_train_rows=max_train_rows,
     )
     source = dbt.ref("int_anchor_receipts_profiled")
+    if not applicable(dbt.ref("int_analyses_assessed"), "addon_propensity"):
+        source = source.limit(0)  # no rows: empty, typed outputs
     with one_large_model_at_a_time(row_count(source), dbt.config.get("ml_exclusive_rows")):
         # Arrow: repeated text stays dictionary-encoded on its way into DuckDB
         result = to_arrow(addon_propensity(

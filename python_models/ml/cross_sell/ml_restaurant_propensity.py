@@ -1,6 +1,7 @@
 """P(restaurant visit the same day) for every member purchase receipt, against the
 has-anchor baseline (xsell.ml.propensity.restaurant_propensity)."""
 
+from xsell.coverage import applicable
 from xsell.frames import frame_of
 from xsell.ml.propensity import RestaurantParams, restaurant_propensity
 from xsell.ml.registry import artifact_store, params_from_config
@@ -20,7 +21,10 @@ def model(dbt, session):
         holdout_days=holdout_days, cutoff_date=cutoff_date, random_state=random_state,
         max_train_rows=max_train_rows,
     )
+    receipts = dbt.ref("int_member_receipts_profiled")
+    if not applicable(dbt.ref("int_analyses_assessed"), "restaurant_propensity"):
+        receipts = receipts.limit(0)  # no rows: empty, typed outputs
     return restaurant_propensity(
-        frame_of(dbt.ref("int_member_receipts_profiled")),
+        frame_of(receipts),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
     )

@@ -1,6 +1,7 @@
 """Daily revenue per store for the next forecast_horizon_days, weekday and holiday
 effects, with an interval from the backtest (xsell.ml.forecast.revenue_forecast)."""
 
+from xsell.coverage import applicable_stores
 from xsell.frames import frame_of
 from xsell.ml.forecast import ForecastParams, revenue_forecast
 from xsell.ml.registry import artifact_store, params_from_config
@@ -22,7 +23,10 @@ def model(dbt, session):
         backtest_step_days=backtest_step_days, level_half_life_days=level_half_life_days,
         min_history_days=min_history_days, min_active_share=min_active_share,
     )
+    # only the stores whose history the data can support (int_analyses_assessed)
+    stores = applicable_stores(dbt.ref("int_analyses_assessed"), "revenue_forecast")
+    store_days = frame_of(dbt.ref("int_store_days_aggregated"))
     return revenue_forecast(
-        frame_of(dbt.ref("int_store_days_aggregated")),
+        store_days[store_days["store_id"].isin(stores)].reset_index(drop=True),
         params=params, store=artifact_store(session, artifact_dir), mode=mode,
     )
