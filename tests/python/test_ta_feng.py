@@ -216,49 +216,42 @@ def test_warehouse_counts_and_money_equal_the_csv(build, expected):
     assert mix_margin == pytest.approx(expected["margin"], abs=0.01)
 
 
-def _coverage(build) -> dict[str, tuple[bool, str | None]]:
-    """analysis -> (ran, reason) from the coverage table (issue 16's design: one row per
-    analysis, whether it ran, and why not in a retailer's words)."""
-    with duckdb.connect(str(build["db"]), read_only=True) as con:
-        schema, _, table = COVERAGE.partition(".")
-        columns = con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, table]).fetchall()
-        if not columns:
-            pytest.fail(f"{COVERAGE} is not in the build: the coverage table of issue 16 "
-                        "(lead's stream) is needed for the end-to-end coverage assertions")
-        names = [c for c, _ in columns]
-        analysis = next(c for c, t in columns if "analysis" in c and t == "VARCHAR")
-        ran = next(c for c, t in columns if t == "BOOLEAN")
-        reason = next(c for c in names if "reason" in c)
-        rows = con.execute(f"select {analysis}, {ran}, {reason} from {COVERAGE}").fetchall()
-    return {name: (bool(flag), why) for name, flag, why in rows}
+NOT_APPLICABLE = {
+    "restaurant_conversion": "there is no restaurant data (restaurant_orders is absent or empty)",
+    "restaurant_timing": "there is no restaurant data (restaurant_orders is absent or empty)",
+    "restaurant_propensity": "there is no restaurant data (restaurant_orders is absent or empty)",
+    "promotion_uplift": "there is no campaign data (campaigns is absent or empty)",
+    "impulse_by_hour": "the data has dates but no times of day (every sale is at 00:00)",
+}
 
 
 @pytest.mark.dbt
-def test_coverage_says_what_the_data_cannot_support(build):
-    coverage = _coverage(build)
-
-    def rows(*words):
-        found = {a: v for a, v in coverage.items() if any(w in a.lower() for w in words)}
-        assert found, (words, sorted(coverage))
-        return found
-
-    # Dates without times, no restaurant table, no campaigns: not applicable, with a reason.
-    for analysis, (ran, reason) in rows("hour").items():
-        assert not ran and "time of day" in (reason or "").lower(), analysis
-    for words in (("restaurant",), ("promotion", "campaign")):
-        for analysis, (ran, reason) in rows(*words).items():
-            assert not ran and reason, analysis
-    # Everything the file does support ran: baskets, anchors from prices, members, money.
-    for words in (("attach",), ("lift",), ("rule",), ("affinity",), ("rfm",), ("cohort",),
-                  ("recommend",), ("revenue",)):
-        for analysis, (ran, reason) in rows(*words).items():
-            if "restaurant" in analysis.lower():
-                continue
-            assert ran, (analysis, reason)
-    assert "coverage" in build["stdout"].lower()  # `xsell run` prints it
+def test_coverage_says_what_the_data_cannot_support(build, expected):
+    """Dates without times, no restaurant table, no campaigns: those analyses are not
+    applicable, with their reason; everything else the file supports ran (members, prices
+    and costs, anchors derived from prices, 120 days of history)."""
+    with duckdb.connect(str(build["published"]), read_only=True) as con:
+        rows = con.execute(
+            f"select analysis, store_id, status, row_count, reason, note from {COVERAGE} "
+            "order by analysis_order, store_id").fetchall()
+    coverage = {(a, store): (status, n, reason, note)
+                for a, store, status, n, reason, note in rows}
+    assert len(coverage) == 23
+    for (analysis, store), (status, n, reason, _) in coverage.items():
+        if analysis in NOT_APPLICABLE:
+            assert (store, status, n, reason) == (
+                "ALL", "not_applicable", 0, NOT_APPLICABLE[analysis]), analysis
+        else:
+            assert (status, reason) == ("ran", None), (analysis, status, reason)
+            assert n > 0, analysis
+    assert set(NOT_APPLICABLE) <= {a for a, _ in coverage}
+    assert coverage[("revenue_forecast", "TA-FENG")][0] == "ran"  # per store: the one store
+    for analysis in ("customer_profiles", "rfm", "customer_lifetime_value"):
+        assert coverage[(analysis, "ALL")][1] == expected["customers"], analysis
+    # Baskets linked by time: the models say that one day counts as 0 minutes apart.
+    for analysis in ("attach_rates", "addon_lift"):
+        assert coverage[(analysis, "ALL")][3].startswith("no times of day"), analysis
+    assert "Analyses: 18 of 23 ran on this data" in build["stdout"]
 
 
 @pytest.mark.dbt
@@ -271,6 +264,11 @@ def test_every_report_page_renders(build):
         html = (out / f"{page.slug}.html").read_text(encoding="utf-8")
         assert f'href="{page.slug}.html"' in index
         assert "</html>" in html and "Traceback" not in html, page.slug
+    # Pages without data say why, in the coverage's words.
+    impulse = (out / "impulse.html").read_text(encoding="utf-8")
+    assert NOT_APPLICABLE["impulse_by_hour"] in impulse
+    restaurant = (out / "restaurant.html").read_text(encoding="utf-8")
+    assert NOT_APPLICABLE["restaurant_conversion"] in restaurant
     from test_reports import CHROMIUM, _check_in_browser
 
     if CHROMIUM.is_file():  # the pages load and draw their charts without a script error
