@@ -269,8 +269,8 @@ def test_every_report_page_renders(build):
     assert NOT_APPLICABLE["impulse_by_hour"] in impulse
     restaurant = (out / "restaurant.html").read_text(encoding="utf-8")
     assert NOT_APPLICABLE["restaurant_conversion"] in restaurant
-    from test_reports import CHROMIUM, _check_in_browser
+    from support import CHROMIUM, check_pages_in_browser
 
     if CHROMIUM.is_file():  # the pages load and draw their charts without a script error
-        doms = _check_in_browser(out, build["db"].parent / "browser")
+        doms = check_pages_in_browser(out, build["db"].parent / "browser")
         assert set(doms) == {"index", *(p.slug for p in PAGES)}
