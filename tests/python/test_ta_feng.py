@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from support import PROJECT_DIR, dataset_path, run_xsell
+from support import CHROMIUM, PROJECT_DIR, check_pages_in_browser, dataset_path, run_xsell
 
 pytestmark = [pytest.mark.dataset]
 
@@ -269,8 +269,6 @@ def test_every_report_page_renders(build):
     assert NOT_APPLICABLE["impulse_by_hour"] in impulse
     restaurant = (out / "restaurant.html").read_text(encoding="utf-8")
     assert NOT_APPLICABLE["restaurant_conversion"] in restaurant
-    from support import CHROMIUM, check_pages_in_browser
-
     if CHROMIUM.is_file():  # the pages load and draw their charts without a script error
         doms = check_pages_in_browser(out, build["db"].parent / "browser")
         assert set(doms) == {"index", *(p.slug for p in PAGES)}
