@@ -836,8 +836,11 @@ def _consequent_ranks(parts) -> list[np.ndarray]:
     con = np.concatenate([part[1] for part in parts])
     c = np.concatenate([part[2] for part in parts])
     a = np.concatenate([part[3] for part in parts])
-    position = np.arange(len(con))  # parts come by antecedent length, then antecedent
-    order = np.lexsort((position, -c, -(c / a), con))
+    # stable sorts from the last key to the first: ties keep the order of parts, which
+    # come by antecedent length, then antecedent
+    order = np.argsort(-c, kind="stable")
+    order = order[np.argsort(-(c / a)[order], kind="stable")]
+    order = order[np.argsort(con[order], kind="stable")]
     sorted_con = con[order]
     starts = np.flatnonzero(np.concatenate(([True], sorted_con[1:] != sorted_con[:-1])))
     group_start = np.repeat(starts, np.diff(np.append(starts, len(order))))
