@@ -24,5 +24,5 @@ final as (
 )
 
 select * from final
-order by lift desc, confidence desc, rule_label
+order by lift desc, confidence desc, rule_label asc
 limit 50
