@@ -131,7 +131,7 @@ def _number(name: str, value, *, low: float, high: float | None = None,
     except (TypeError, ValueError):
         number = math.nan
     ok = number >= low and (high is None or number <= high)
-    if not ok or (integer and number != int(number)):
+    if not ok or (integer and not (math.isfinite(number) and number == int(number))):
         kind = "a whole number" if integer else "a number"
         bound = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
         raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
@@ -701,7 +701,8 @@ def _above(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """``lhs > rhs`` for integer ``lhs`` and a float ``rhs`` that stands for an exact
     product: ``rhs`` within a relative 1e-9 of an integer is taken as that integer
     (``0.1 × 70`` is ``7.000000000000001``), and the comparison is made on integers
-    (``lhs > floor(rhs)``), exact however large the counts."""
+    (``lhs > floor(rhs)``). Exact while a product of two basket counts is below 2**53
+    (fewer than 9e7 baskets), the range in which ``rhs`` itself is exact."""
     rhs = np.asarray(rhs, dtype=np.float64)
     nearest = np.round(rhs)
     snapped = np.where(np.abs(rhs - nearest) <= _REL_TOL * np.maximum(1.0, np.abs(rhs)),
@@ -712,8 +713,8 @@ def _above(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 def _rule_levels(mined: _Mined, min_confidence: float, pruning: RulePruning = KEEP_ALL):
     """Per itemset length ≥ 2, the rules as code arrays, ordered by (antecedent,
     consequent): antecedent rows (m, length-1), consequent codes, the basket counts
-    of X∪y, X and y, and which of them pass pruning's per-rule tests (lift, count,
-    confidence gain; the top N per consequent needs every level and is applied by
+    of X∪y, X and y, and which of them pass pruning's per-rule tests: lift and count,
+    and confidence gain (the top N per consequent needs every level and is applied by
     :func:`_pruned_rules`). Only rules with confidence ≥ min_confidence are returned.
 
     For the confidence gain, ``best[(Z, p)]`` holds, for the itemset Z with the
@@ -756,18 +757,21 @@ def _rule_levels(mined: _Mined, min_confidence: float, pruning: RulePruning = KE
                 _keep_higher(best[0], best[1], sub_c, sub_a)
         keep_conf = c >= _ceil_tol(min_confidence * a)
         b = item_counts[rows]
-        passes = (c >= pruning.min_count) & _above(c * n, pruning.min_lift * (a * b))
+        lift_and_count = (c >= pruning.min_count) & _above(c * n, pruning.min_lift * (a * b))
         if pruning.checks_gain and length > 2:
             # c/a - sub_c/sub_a > gain, cross-multiplied (a, sub_a > 0)
-            passes &= _above(c * sub_a - sub_c * a, pruning.min_confidence_gain * (a * sub_a))
-        antes, cons, c_rule, c_ante, ok = [], [], [], [], []
+            gains = _above(c * sub_a - sub_c * a, pruning.min_confidence_gain * (a * sub_a))
+        else:
+            gains = np.ones((m, length), dtype=bool)
+        antes, cons, c_rule, c_ante, ok_basic, ok_gain = [], [], [], [], [], []
         for p in range(length):
             keep = keep_conf[:, p]
             antes.append(np.delete(rows[keep], p, axis=1))
             cons.append(rows[keep, p])
             c_rule.append(counts[keep])
             c_ante.append(a[keep, p])
-            ok.append(passes[keep, p])
+            ok_basic.append(lift_and_count[keep, p])
+            ok_gain.append(gains[keep, p])
         ante = np.concatenate(antes)
         if len(ante) == 0:
             continue
@@ -776,8 +780,9 @@ def _rule_levels(mined: _Mined, min_confidence: float, pruning: RulePruning = KE
         ante, con = ante[order], con[order]
         c_out = np.concatenate(c_rule)[order].astype(np.int64)
         a_out = np.concatenate(c_ante)[order].astype(np.int64)
-        yield ante, con, c_out, a_out, item_counts[con].astype(np.int64), \
-            np.concatenate(ok)[order]
+        b_out = item_counts[con].astype(np.int64)
+        yield (ante, con, c_out, a_out, b_out, np.concatenate(ok_basic)[order],
+               np.concatenate(ok_gain)[order])
 
 
 def _keep_higher(best_c, best_a, c, a) -> None:
@@ -794,13 +799,9 @@ def _pruned_rules(mined: _Mined, min_confidence: float, pruning: RulePruning,
     order. ``steps``, when given, receives the :class:`PruningCounts`."""
     parts = list(_rule_levels(mined, min_confidence, pruning))
     mined_count = sum(len(part[1]) for part in parts)
-    passing = sum(int(part[5].sum()) for part in parts)
-    not_redundant = passing
-    if pruning.checks_gain:
-        # how many pass lift and count alone, for the counts reported
-        lift_and_count = _lift_and_count(parts, mined.n_baskets, pruning)
-    else:
-        lift_and_count = passing
+    lift_and_count = sum(int(part[5].sum()) for part in parts)
+    parts = [(ante, con, c, a, b, basic & gain) for ante, con, c, a, b, basic, gain in parts]
+    not_redundant = sum(int(part[5].sum()) for part in parts)
     parts = [(ante[ok], con[ok], c[ok], a[ok], b[ok]) for ante, con, c, a, b, ok in parts]
     parts = [part for part in parts if len(part[1])]
     ranks = _consequent_ranks(parts)
@@ -814,14 +815,6 @@ def _pruned_rules(mined: _Mined, min_confidence: float, pruning: RulePruning,
         steps.append(PruningCounts(mined_count, lift_and_count, not_redundant,
                                    sum(len(part[1]) for part in out)))
     return out
-
-
-def _lift_and_count(parts, n_baskets: int, pruning: RulePruning) -> int:
-    n = np.int64(n_baskets)
-    total = 0
-    for _, _, c, a, b, _ in parts:
-        total += int(((c >= pruning.min_count) & _above(c * n, pruning.min_lift * (a * b))).sum())
-    return total
 
 
 def _consequent_ranks(parts) -> list[np.ndarray]:
