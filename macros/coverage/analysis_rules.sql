@@ -236,9 +236,9 @@
     {{ return(
         "case when coalesce((select max(itemset_length) from outputs_itemsets where "
         ~ "item_level = '" ~ level ~ "'), 0) < 2 then 'no two " ~ items ~ " were bought "
-        ~ "together on enough receipts (var " ~ support_var ~ ")' else 'no rule reached the "
-        ~ "minimum confidence (var min_confidence) and the pruning (vars rules_min_lift, "
-        ~ "rules_min_count)' end"
+        ~ "together on enough receipts (var " ~ support_var ~ ")' else 'no rule had the "
+        ~ "confidence (var min_confidence), lift and receipts (vars rules_min_lift, "
+        ~ "rules_min_count) to be kept' end"
     ) }}
 {%- endmacro %}
 

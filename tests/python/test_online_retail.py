@@ -193,7 +193,7 @@ def itemsets_table(db):
 
 def test_rules_mart_is_the_documented_pruning(build):
     """dbt_project.yml: 910,522 rules on this file, 7,218 kept by default (lift > 1, at
-    least 20 receipts, a confidence gain above 0.05 over every sub-rule, the 10 best per
+    least 5 receipts, a confidence gain above 0.05 over every sub-rule, the 10 best per
     consequent). Checked here against the definition on the itemsets' own counts."""
     from fractions import Fraction
     from itertools import combinations
@@ -205,7 +205,7 @@ def test_rules_mart_is_the_documented_pruning(build):
     mart = frame(build, "select * from marts.fct_association_rules")
     assert len(mart) == 7_218
     assert mart.groupby("item_level").size().to_dict() == {"category": 160, "product": 7_058}
-    assert (mart["lift"] > 1).all() and (mart["rule_basket_count"] >= 20).all()
+    assert (mart["lift"] > 1).all() and (mart["rule_basket_count"] >= 5).all()
     assert mart["consequent_rank"].between(1, 10).all()
     counts = {(level, frozenset(items)): count for level, items, count in zip(
         itemsets["item_level"].to_pylist(), itemsets["itemset"].to_pylist(),
