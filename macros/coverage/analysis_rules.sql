@@ -127,15 +127,13 @@
          "tables": ["marts.fct_association_rules", "marts.fct_frequent_itemsets"],
          "where": "item_level = 'product'", "needs": [sales],
          "notes": [xsell.itemset_length_note("product")],
-         "empty": "'no rule reached the minimum support (var product_min_support) and "
-                  ~ "confidence (var min_confidence)'"},
+         "empty": xsell.rules_empty_note("product", "product_min_support")},
         {"analysis": "association_rules_category", "title": "Association rules (categories)",
          "area": "cross_sell", "python": true,
          "tables": ["marts.fct_association_rules", "marts.fct_frequent_itemsets"],
          "where": "item_level = 'category'", "needs": [sales],
          "notes": [xsell.itemset_length_note("category")],
-         "empty": "'no rule reached the minimum support (var min_support) and confidence "
-                  ~ "(var min_confidence)'"},
+         "empty": xsell.rules_empty_note("category", "min_support")},
         {"analysis": "product_affinity", "title": "Product affinity", "area": "cross_sell",
          "tables": ["marts.fct_product_affinity"], "needs": [sales],
          "empty": "'no two products were bought together often enough (var affinity_min_count)'"},
@@ -240,6 +238,23 @@
         "'itemsets reached the maximum length of " ~ max_length ~ " items (var "
         ~ "max_itemset_length): longer frequent itemsets were not mined'",
     ]) }}
+{%- endmacro %}
+
+
+{#-
+    Why an item level has no association rule: no two items reached the minimum support
+    together (no itemset of two), or the rules there all fell below min_confidence or
+    were pruned (fct_association_rules keeps only what the rules_* vars allow).
+-#}
+{% macro rules_empty_note(level, support_var) -%}
+    {%- set items = "products" if level == "product" else "categories" -%}
+    {{ return(
+        "case when coalesce((select max(itemset_length) from outputs_itemsets where "
+        ~ "item_level = '" ~ level ~ "'), 0) < 2 then 'no two " ~ items ~ " were bought "
+        ~ "together on enough receipts (var " ~ support_var ~ ")' else 'no rule had the "
+        ~ "confidence (var min_confidence), lift and receipts (vars rules_min_lift, "
+        ~ "rules_min_count) to be kept' end"
+    ) }}
 {%- endmacro %}
 
 

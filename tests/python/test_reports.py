@@ -208,7 +208,8 @@ def _xss_build(store_build, tmp_path: Path) -> Path:
         "where anchor_family = (select min(anchor_family) from marts.fct_addon_lift)",
         f"update marts.fct_attach_rates set anchor_family = '{quoted}' "
         "where anchor_family = (select min(anchor_family) from marts.fct_attach_rates)",
-        f"update marts.fct_association_rules set consequent = '{quoted}'",
+        f"update marts.fct_association_rules set consequent_name = '{quoted}', "
+        f"rule_label = '{quoted}'",
         f"update marts.fct_customer_rfm set rfm_segment = '{quoted}' "
         "where rfm_segment = (select min(rfm_segment) from marts.fct_customer_rfm)",
         f"update ml.ml_customer_segments set segment_name = '{quoted}'",

@@ -42,9 +42,12 @@ SHAPES = {
                             "revenue_at_risk": "not_applicable"}, {}),
     "date_only": (7, None, {**BASE, "impulse_by_hour": "not_applicable",
                             "restaurant_timing": "not_applicable"}, {}),
-    "days_7": (7, None, SHORT, {"customer_lifetime_value": {"ran", "no_result"}}),
+    # a few days of a small store: no two products on 5 receipts (var rules_min_count)
+    "days_7": (7, None, {**SHORT, "association_rules_product": "no_result"},
+               {"customer_lifetime_value": {"ran", "no_result"}}),
     "days_14": (7, None, SHORT, {"customer_lifetime_value": {"ran", "no_result"}}),
-    "days_14@3": (3, None, SHORT, {"customer_lifetime_value": {"ran", "no_result"}}),
+    "days_14@3": (3, None, {**SHORT, "association_rules_product": "no_result"},
+                  {"customer_lifetime_value": {"ran", "no_result"}}),
     "nobody_twice": (7, None, {**BASE, "customer_lifetime_value": "not_applicable"}, {}),
     "all_anchors": (7, None, {**BASE, **ANCHORS}, {}),
     "no_anchors": (7, None, {**BASE, **ANCHORS}, {}),
@@ -60,7 +63,9 @@ SHAPES = {
         "recommendations_by_anchor": {"ran", "not_applicable"},
         "association_rules_category": {"ran", "no_result"}}),
     "one_day": (7, None, {**SHORT, "customer_lifetime_value": "not_applicable",
-                          "promotion_uplift": "no_result"}, {}),
+                          "promotion_uplift": "no_result",
+                          "association_rules_product": "no_result",
+                          "association_rules_category": "no_result"}, {}),
     "attach_two_days": (7, {"attach_window_minutes": 2880}, BASE, {}),
 }
 

@@ -196,6 +196,37 @@ def _baskets_match_staged_lines(con, tables) -> pd.DataFrame:
     return _items("baskets_match_staged_lines", _pairs(con, float(reference), others))
 
 
+def _rule_names_match_products(con, tables) -> pd.DataFrame:
+    # every item of a rule, as (level, item, name): antecedent lists unnest side by side
+    counts = con.execute(
+        """
+        with items as (
+            select item_level, consequent as item, consequent_name as item_name
+            from marts.fct_association_rules
+            union all
+            select item_level, unnest(antecedent), unnest(antecedent_names)
+            from marts.fct_association_rules
+        )
+        select
+            items.item_level,
+            count(*) as mentions,
+            count(*) filter (where items.item_name is not distinct from case
+                when items.item_level = 'product' then products.product_name
+                else items.item end) as named_right
+        from items
+        left join staging.stg_pos__products as products
+            on items.item_level = 'product' and items.item = products.product_id
+        group by items.item_level
+        order by items.item_level
+        """
+    ).fetchall()
+    return _items("rule_names_match_products", [
+        (f"{level} items named as in stg_pos__products (category: the item itself)",
+         float(named), float(mentions))
+        for level, mentions, named in counts
+    ])
+
+
 def _pairs(con, reference: float, queries: dict[str, str]) -> list[tuple[str, float, float]]:
     """(item, reference, value) for every value a query returns: an empty table (e.g. no
     itemset reached min_support) has nothing to compare, two values are two rows."""
@@ -363,6 +394,15 @@ CHECKS: tuple[Check, ...] = (
         columns="n_baskets",
         sides=("staged receipts with merchandise", "mart"),
         rows=_baskets_match_staged_lines,
+    ),
+    Check(
+        name="rule_names_match_products",
+        rule="every item of fct_association_rules carries its name: product_name of "
+        "stg_pos__products at product level, the category itself at category level",
+        tables=("marts.fct_association_rules", "staging.stg_pos__products"),
+        columns="antecedent_names, consequent_name",
+        sides=("item mentions named right", "item mentions"),
+        rows=_rule_names_match_products,
     ),
     Check(
         name="revenue_mix_matches_staged_lines",

@@ -646,71 +646,60 @@ def segment_scatter(data: Data) -> Block:
 # --------------------------------------------------------------------------- 6 basket
 
 
-def _product_names(data: Data) -> dict[str, str]:
-    if not data.exists("marts.fct_product_affinity"):
-        return {}
-    return dict(data.con.execute(
-        "select distinct product_id, product_name from marts.fct_product_affinity "
-        "union select distinct related_product_id, related_product_name "
-        "from marts.fct_product_affinity"
-    ).fetchall())
-
-
-def _item(item: str, level: str, names: dict[str, str]) -> str:
-    return f"{names[item]} ({item})" if level == "product" and item in names else str(item)
+def _named(items, names) -> str:
+    """Items of a rule by their names (fct_association_rules), an unnamed one by its id."""
+    return " + ".join(str(n) if n is not None else str(i) for i, n in zip(items, names,
+                                                                           strict=True))
 
 
 def rules_table(data: Data) -> Block:
     frame = data.frame(
         """
-        select item_level, antecedent, consequent, support, confidence, lift, rule_basket_count
+        select item_level, antecedent, antecedent_names, consequent, consequent_name,
+            support, confidence, lift, rule_basket_count
         from marts.fct_association_rules
-        where antecedent_length <= 2  -- longer antecedents repeat the same few baskets
-        order by lift desc, support desc, consequent limit 25
+        where antecedent_length <= 2  -- short rules read best in a table
+        order by lift desc, support desc, item_level, consequent, antecedent limit 25
         """,
         "marts.fct_association_rules",
     )
-    names = _product_names(data)
     rows = []
     for r in frame.itertuples():
         rows.append([
             r.item_level,
-            " + ".join(_item(i, r.item_level, names) for i in r.antecedent),
-            _item(r.consequent, r.item_level, names),
+            _named(r.antecedent, r.antecedent_names),
+            _named([r.consequent], [r.consequent_name]),
             num(int(r.rule_basket_count)), pct(r.support, 2), pct(r.confidence, 1),
             f"{r.lift:.2f}×",
         ])
     best = frame.iloc[0]
-    best_antecedent = " + ".join(_item(i, best.item_level, names) for i in best.antecedent)
     return Table(
         "rules-table", "Top association rules by lift (one or two items imply a third)",
         ["level", "if the basket holds", "it also holds", "baskets", "support", "confidence",
          "lift"],
         rows,
-        f"Strongest rule: {best_antecedent} → {_item(best.consequent, best.item_level, names)} "
+        f"Strongest rule: {_named(best.antecedent, best.antecedent_names)} → "
+        f"{_named([best.consequent], [best.consequent_name])} "
         f"with lift {best.lift:.2f}× and confidence {pct(best.confidence)}.",
-        note="Rules with longer antecedents are in marts.fct_association_rules.",
+        note="marts.fct_association_rules holds the best rules per consequent, longer "
+        "antecedents included (pruning: the rules_* vars in dbt_project.yml).",
     )
 
 
 def rules_scatter(data: Data) -> Block:
     frame = data.frame(
         """
-        select item_level, antecedent, consequent, support, confidence, lift
-        from marts.fct_association_rules order by lift desc limit 500
+        select item_level, rule_label, support, confidence, lift
+        from marts.fct_association_rules
+        order by lift desc, support desc, item_level, consequent, antecedent limit 500
         """,
         "marts.fct_association_rules",
     )
-    names = _product_names(data)
     fig = go.Figure()
     for level, part in frame.groupby("item_level"):
-        labels = [
-            " + ".join(_item(i, level, names) for i in a) + " → " + _item(c, level, names)
-            for a, c in zip(part.antecedent, part.consequent, strict=True)
-        ]
         fig.add_trace(go.Scatter(
             name=f"{level} rules", mode="markers", x=_list(part.support * 100),
-            y=_list(part.confidence * 100), text=labels,
+            y=_list(part.confidence * 100), text=_list(part.rule_label),
             marker={"size": 7, "color": _list(part.lift), "colorscale": "Viridis",
                     "showscale": True, "colorbar": {"title": {"text": "lift (×)"}}},
             hovertemplate="%{text}<br>support %{x:.2f}%, confidence %{y:.1f}%"
