@@ -276,6 +276,40 @@ def _restaurant_vs_staged(con, tables) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _sales_lines_vs_revenue_mix(con, tables) -> pd.DataFrame:
+    lines = _query(
+        con,
+        "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
+        "from marts.fct_sales_lines group by all",
+    )
+    mix = _query(
+        con,
+        "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
+        "from marts.fct_revenue_mix where revenue_stream != 'RESTAURANT' group by all",
+    )
+    return _compare("sales_lines_match_revenue_mix", lines, mix, ["store_id", "sold_date"],
+                    money=True)
+
+
+def _receipts_vs_sales_lines(con, tables) -> pd.DataFrame:
+    frames = []
+    for measure, receipts_sql, lines_sql in (
+        ("receipts", "count(*)", "count(distinct receipt_key)"),
+        ("net revenue", "coalesce(sum(net_revenue), 0)", "coalesce(sum(revenue), 0)"),
+    ):
+        receipts = _query(
+            con, f"select store_id, '{measure}' as measure, {receipts_sql} as value "
+            "from marts.fct_receipts group by store_id",
+        )
+        lines = _query(
+            con, f"select store_id, '{measure}' as measure, {lines_sql} as value "
+            "from marts.fct_sales_lines group by store_id",
+        )
+        frames.append(_compare("receipts_match_sales_lines", receipts, lines,
+                               ["store_id", "measure"], money=measure != "receipts"))
+    return pd.concat(frames, ignore_index=True)
+
+
 _CUSTOMER_COUNTS = {
     "marts.dim_customers": ("dim_customers with a purchase",
                             "select count(*) from marts.dim_customers where has_purchase"),
@@ -421,6 +455,24 @@ CHECKS: tuple[Check, ...] = (
         columns="revenue, lines",
         sides=("fct_revenue_mix", "staged orders"),
         rows=_restaurant_vs_staged,
+    ),
+    Check(
+        name="sales_lines_match_revenue_mix",
+        rule="per store and day, the revenue of fct_sales_lines = fct_revenue_mix merchandise "
+        "revenue (every stream but RESTAURANT)",
+        tables=("marts.fct_sales_lines", "marts.fct_revenue_mix"),
+        columns="revenue",
+        sides=("fct_sales_lines", "fct_revenue_mix"),
+        rows=_sales_lines_vs_revenue_mix,
+    ),
+    Check(
+        name="receipts_match_sales_lines",
+        rule="per store, fct_receipts has one row per receipt of fct_sales_lines, and their "
+        "net revenue equals the lines' revenue",
+        tables=("marts.fct_receipts", "marts.fct_sales_lines"),
+        columns="receipt_key, net_revenue",
+        sides=("fct_receipts", "fct_sales_lines"),
+        rows=_receipts_vs_sales_lines,
     ),
     Check(
         name="customer_counts_agree",
