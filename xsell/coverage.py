@@ -109,8 +109,9 @@ class Coverage:
             return None
         reasons = []
         for row in rows:
-            if row.reason and row.reason not in reasons:
-                reasons.append(row.reason if len(rows) == 1 else f"{row.title}: {row.reason}")
+            text = row.reason if len(rows) == 1 else f"{row.title}: {row.reason}"
+            if row.reason and text not in reasons:
+                reasons.append(text)
         return "; ".join(reasons) or None
 
     def table_reasons(self) -> dict[str, str]:

@@ -518,6 +518,14 @@ def test_importing_the_package_is_cheap_and_preload_imports_ge_in_the_background
 # --- one kind of check, one layer ----------------------------------------------------------
 
 
+def _number(value):
+    """A bound as a number; a Jinja expression (e.g. of a var) stays text."""
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _dbt_rules(manifest: dict) -> set[tuple]:
     """(schema.table, rule, column(s), arguments) of every dbt data test without a where."""
     rules = set()
@@ -536,8 +544,7 @@ def _dbt_rules(manifest: dict) -> set[tuple]:
         if name in ("not_null", "unique"):
             rules.add((table, name, column, None))
         elif name == "accepted_range":
-            bounds = tuple(None if kwargs.get(k) is None else float(kwargs[k])
-                           for k in ("min_value", "max_value"))
+            bounds = tuple(_number(kwargs.get(k)) for k in ("min_value", "max_value"))
             rules.add((table, "between", column, bounds))
         elif name == "accepted_values":
             rules.add((table, "in_set", column, tuple(sorted(map(str, kwargs["values"])))))
@@ -559,8 +566,7 @@ def _ge_rule(table: str, expectation) -> tuple | None:
         return (table, "unique", tuple(expectation.column_list), None)
     if kind == "ExpectColumnValuesToBeBetween" and not (
             expectation.strict_min or expectation.strict_max):
-        bounds = tuple(None if v is None else float(v)
-                       for v in (expectation.min_value, expectation.max_value))
+        bounds = tuple(_number(v) for v in (expectation.min_value, expectation.max_value))
         return (table, "between", expectation.column, bounds)
     if kind == "ExpectColumnValuesToBeInSet":
         return (table, "in_set", expectation.column,
