@@ -107,7 +107,8 @@ class Superset:
         self.server = subprocess.Popen(
             [str(self.venv / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
              "--workers", "1", "--worker-class", "gthread", "--threads", "4",
-             "--timeout", "300", "superset.app:create_app()"],
+             "--timeout", "300", "--no-control-socket",  # else a socket in ~/.gunicorn
+             "superset.app:create_app()"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
         )
         log.close()
