@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from builds import PROJECT_DIR, run_xsell
 from charts import CHARTS
-from superset import Api, Superset
+from superset_server import Api, Superset
 
 from xsell.generate import generate_store
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-XSELL = str(Path(sys.executable).parent / "xsell")
 BI_VENV = Path(os.environ.get("XSELL_BI_VENV", PROJECT_DIR / ".venv-bi"))
 if not BI_VENV.is_absolute():
     BI_VENV = PROJECT_DIR / BI_VENV
@@ -31,21 +28,6 @@ if not BI_VENV.is_absolute():
 # coverage test of the build fails on the rows the ranker still writes.
 STORE_A = {"seed": 3, "days": 60, "stores": 2, "visits_per_day": 30}
 STORE_B = {"seed": 4, "days": 64, "stores": 2, "visits_per_day": 30}
-
-
-def run_xsell(args: list[str], work: Path, published: Path) -> subprocess.CompletedProcess:
-    """The xsell CLI from the project root, publishing to `published`, with dbt's target,
-    logs and the reports kept in `work`."""
-    env = dict(os.environ)
-    env.update({
-        "DBT_TARGET_PATH": str(work / "target"),
-        "DBT_LOG_PATH": str(work / "logs"),
-        "DO_NOT_TRACK": "1",
-        "XSELL_PUBLISHED_DB": str(published),
-        "XSELL_REPORTS_DIR": str(work / "reports"),
-    })
-    return subprocess.run([XSELL, *args], cwd=PROJECT_DIR, env=env, capture_output=True,
-                          text=True, check=False)
 
 
 @pytest.fixture(scope="session")

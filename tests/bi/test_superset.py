@@ -15,10 +15,10 @@ from collections import Counter
 
 import duckdb
 import pytest
+from builds import run_xsell
 from charts import CHARTS, read_direct, same
 from charts import from_superset as figures_of
-from conftest import run_xsell
-from superset import Api
+from superset_server import Api
 
 
 def chart_data(api: Api, chart_id: int) -> dict:
