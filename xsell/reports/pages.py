@@ -198,15 +198,20 @@ def lift_heatmap(data: Data) -> Block:
     ))
     _axes(fig, "Add-on category", "Anchor family")
     significant = frame[frame.is_significant.fillna(False).astype(bool)]
-    best = (significant if not significant.empty else frame).sort_values("lift").iloc[-1]
-    takeaway = (
-        f"{best.anchor_family} buyers take {best.addon_category} {best.lift:.1f}× as often "
-        f"as the average shopper"
-    )
     stores = data.con.execute(
         "select count(distinct store_id) from marts.fct_addon_lift").fetchone()[0]
-    takeaway += f"; {len(significant)} of {len(frame)} pairs are significant" + (
-        "." if stores == 1 else f" in each of the {stores} stores.")
+    where = "" if stores == 1 else f" in each of the {stores} stores"
+    if significant.empty:
+        # no pull is established: naming the largest observed lift would state noise
+        takeaway = (f"No anchor × add-on pair is significant{where} on this data (at least "
+                    "lift_min_count joint receipts and a 95 % interval that excludes 1).")
+    else:
+        best = significant.sort_values("lift").iloc[-1]
+        takeaway = (
+            f"{best.anchor_family} buyers take {best.addon_category} {best.lift:.1f}× as "
+            f"often as the average shopper; {len(significant)} of {len(frame)} pairs are "
+            f"significant{where}."
+        )
     return Chart("lift-heatmap", "Add-on lift by anchor family and add-on category (×)", fig,
                  takeaway, note="Lift = P(add-on | anchor) / P(add-on) over all purchase "
                  "receipts; 1 = no pull.")
@@ -530,6 +535,9 @@ def clv_distribution(data: Data) -> Block:
         "select expected_discounted_value as value, horizon_days "
         "from ml.ml_customer_lifetime_value where expected_discounted_value is not null",
         "ml.ml_customer_lifetime_value",
+        empty="No value in money: the spend model (Gamma-Gamma) could not be fitted on this "
+        "data (no prices, or too little repeat spend), so ml_customer_lifetime_value holds "
+        "expected purchases only.",
     )
     horizon = int(values.horizon_days.iloc[0])
     value = values.value.to_numpy(dtype=float)

@@ -57,8 +57,8 @@ per_store as (
                 then 'the data has no prices (unit_price is empty on every line)'
             when history_days < {{ min_days }}
                 then {{ xsell.coverage_text([
-                    "'the store has '", "history_days",
-                    "' days of history; the forecast needs " ~ min_days
+                    "'the store has '", xsell.coverage_count("history_days", "day", "days"),
+                    "' of history; the forecast needs " ~ min_days
                     ~ " (var forecast_min_history_days)'",
                 ]) }}
             when active_days < {{ min_share }} * history_days

@@ -60,7 +60,8 @@ analyses as (
         {%- else %}
         cast(0 as bigint) as row_count,
         {%- endif %}
-        {{ rule.get("empty", "cast(null as " ~ dbt.type_string() ~ ")") }} as empty_reason,
+        {{ rule.get("empty", "'it ran on this data and found nothing to report'") }}
+            as empty_reason,
         concat_ws(
             '; ',
             {%- for note in rule.get("notes", []) %}
