@@ -13,8 +13,9 @@ loads the data does what a day's append does in practice:
 - day D+1 is new.
 
 The incremental result must equal a `--full-refresh` build of the same data, row for
-row (EXCEPT ALL both ways), for the line fact, both basket models and two marts
-downstream of them (attach rates cross the attach window, revenue mix sums every line).
+row (EXCEPT ALL both ways), for the line fact, both basket models and four marts
+downstream of them (attach rates cross the attach window, revenue mix sums every line,
+and the star schema's line and receipt facts, incremental themselves).
 
 Negative case, to show the comparison has teeth: the same append with
 `incremental_lookback_days = 0` reloads only from D, so the late line of D-1 is never
@@ -46,6 +47,14 @@ SELECTION = [
     "+int_receipts_aggregated",
     "+fct_attach_rates",
     "+fct_revenue_mix",
+    "+fct_sales_lines",
+    "+fct_receipts",
+    "+dim_products",
+    "+dim_stores",
+    "+dim_dates",
+    # the tests of the selected models only (not the foreign keys to dim_customers)
+    "--indirect-selection",
+    "cautious",
 ]
 COMPARED = [
     "intermediate.int_transaction_lines_enriched",
@@ -53,6 +62,8 @@ COMPARED = [
     "intermediate.int_basket_items",
     "marts.fct_attach_rates",
     "marts.fct_revenue_mix",
+    "marts.fct_sales_lines",
+    "marts.fct_receipts",
 ]
 
 

@@ -183,6 +183,8 @@ def lift_heatmap(data: Data) -> Block:
         """,
         "marts.fct_addon_lift",
     )
+    every_pair = frame
+    frame, note = _largest_cells(data, frame)
     anchors = sorted(frame.anchor_family.unique())
     addons = sorted(frame.addon_category.unique())
     grid = frame.pivot(index="anchor_family", columns="addon_category", values="lift")
@@ -197,7 +199,7 @@ def lift_heatmap(data: Data) -> Block:
         hovertemplate="%{y} → %{x}: lift %{z:.2f}× (%{customdata} joint receipts)<extra></extra>",
     ))
     _axes(fig, "Add-on category", "Anchor family")
-    significant = frame[frame.is_significant.fillna(False).astype(bool)]
+    significant = every_pair[every_pair.is_significant.fillna(False).astype(bool)]
     stores = data.con.execute(
         "select count(distinct store_id) from marts.fct_addon_lift").fetchone()[0]
     where = "" if stores == 1 else f" in each of the {stores} stores"
@@ -209,12 +211,40 @@ def lift_heatmap(data: Data) -> Block:
         best = significant.sort_values("lift").iloc[-1]
         takeaway = (
             f"{best.anchor_family} buyers take {best.addon_category} {best.lift:.1f}× as "
-            f"often as the average shopper; {len(significant)} of {len(frame)} pairs are "
+            f"often as the average shopper; {len(significant)} of {len(every_pair)} pairs are "
             f"significant{where}."
         )
     return Chart("lift-heatmap", "Add-on lift by anchor family and add-on category (×)", fig,
                  takeaway, note="Lift = P(add-on | anchor) / P(add-on) over all purchase "
-                 "receipts; 1 = no pull.")
+                 "receipts; 1 = no pull." + note)
+
+
+HEATMAP_FAMILIES, HEATMAP_CATEGORIES = 20, 30
+
+
+def _largest_cells(data: Data, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The pairs of the largest anchor families and add-on categories (by receipts), so a
+    catalogue of thousands of categories still gives a readable heatmap; the note says
+    how many were left out (the mart holds them all)."""
+    sizes = data.con.execute(
+        "select 'family' as kind, anchor_family as name, sum(anchor_receipts) as receipts "
+        "from (select distinct store_id, anchor_family, anchor_receipts "
+        "from marts.fct_addon_lift) group by anchor_family "
+        "union all select 'category', addon_category, sum(addon_receipts) "
+        "from (select distinct store_id, addon_category, addon_receipts "
+        "from marts.fct_addon_lift) group by addon_category "
+        "order by kind, receipts desc, name"
+    ).df()
+    families = sizes[sizes.kind == "family"].name.head(HEATMAP_FAMILIES)
+    categories = sizes[sizes.kind == "category"].name.head(HEATMAP_CATEGORIES)
+    total_families = (sizes.kind == "family").sum()
+    total_categories = (sizes.kind == "category").sum()
+    if total_families <= HEATMAP_FAMILIES and total_categories <= HEATMAP_CATEGORIES:
+        return frame, ""
+    kept = frame[frame.anchor_family.isin(families) & frame.addon_category.isin(categories)]
+    return kept, (f" Shown: the {len(families)} largest of {total_families} anchor families and "
+                  f"the {len(categories)} largest of {total_categories} add-on categories "
+                  "(marts.fct_addon_lift holds every pair).")
 
 
 def attach_by_family(data: Data) -> Block:

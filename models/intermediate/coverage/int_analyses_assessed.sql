@@ -39,7 +39,7 @@ whole_store as (
 store_history as (
     select
         store_days.store_id,
-        {{ dbt.datediff("min(store_days.sold_date)", "max(p.last_sold_date)", "day") }} + 1
+        {{ dbt.datediff("min(store_days.sold_date)", "max(p.last_sold_date)", "day") }} + 1  -- noqa: LT05
             as history_days,
         sum(case when store_days.revenue > 0 then 1 else 0 end) as active_days,
         max(p.priced_line_count) as priced_line_count

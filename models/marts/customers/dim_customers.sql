@@ -1,13 +1,41 @@
 {#-
-    One row per known customer: every loyalty profile and every customer id with a
-    purchase up to the as-of date. Profile columns are null for ids without a profile;
-    purchase, RFM, lifetime-value and segment columns are null for members who have
-    not bought.
+    One row per known customer: every loyalty profile and every customer id on a
+    receipt line (the line and receipt facts reference them all: ids that only return
+    goods, or only buy after the as-of date, have has_purchase false). Profile columns
+    are null for ids without a profile; purchase, RFM, lifetime-value and segment
+    columns are null for customers without a purchase up to the as-of date.
 -#}
 with
 
-customers as (
+profiled as (
     select * from {{ ref('int_customers_profiled') }}
+),
+
+lines as (
+    select * from {{ ref('int_transaction_lines_enriched') }}
+),
+
+-- customer ids on lines but without a purchase up to the as-of date
+other_ids as (
+    select distinct lines.customer_id
+    from lines
+    left join profiled
+        on lines.customer_id = profiled.customer_id
+    where lines.customer_id is not null
+        and profiled.customer_id is null
+),
+
+customers as (
+    select * from profiled
+    union all
+    select
+        customer_id,
+        false as has_profile,
+        false as has_purchase,
+        cast(null as integer) as household_size,
+        cast(null as double) as distance_km,
+        cast(null as {{ dbt.type_timestamp() }}) as joined_at
+    from other_ids
 ),
 
 summary as (
@@ -49,6 +77,7 @@ final as (
         summary.first_purchase_date,
         summary.last_purchase_date,
         summary.purchase_receipts,
+        summary.purchase_days,
         summary.revenue,
         summary.avg_order_value,
         summary.anchor_receipt_share,
