@@ -268,6 +268,18 @@ def test_injected_script_never_runs_in_a_browser(chromium, store_build, tmp_path
     assert "alert(1)" in doms["cross_sell"].split('id="lift-heatmap-chart"')[1]
 
 
+def test_the_index_links_to_the_data_docs_when_the_gate_wrote_them(store_build, tmp_path):
+    out = tmp_path / "out"
+    render_reports(store_build["db"], out)
+    assert "data_docs" not in (out / "index.html").read_text(encoding="utf-8")
+    docs = out / "data_docs" / "index.html"
+    docs.parent.mkdir()
+    docs.write_text("<html></html>", encoding="utf-8")
+    render_reports(store_build["db"], out)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert '<a href="data_docs/index.html">Great Expectations Data Docs</a>' in index
+
+
 def test_each_page_is_a_dbt_exposure_on_the_tables_it_reads(store_build):
     """dbt docs shows raw -> report lineage: one dashboard exposure per page, depending on
     the page's tables that are dbt models (all table-materialised)."""
