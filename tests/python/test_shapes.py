@@ -10,6 +10,8 @@ page renders in Chromium without a JavaScript error.
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 from markupsafe import escape
@@ -68,6 +70,11 @@ SHAPES = {
                           "promotion_uplift": "no_result",
                           "association_rules_product": "no_result",
                           "association_rules_category": "no_result"}, {}),
+    # the dbt Python models off (the Spark default): the SQL marts still run and publish
+    "python_models_off": (7, {"python_models": False}, {a: "not_built" for a in (
+        "association_rules_product", "association_rules_category", "customer_lifetime_value",
+        "clv_holdout", "customer_segments", "restaurant_propensity", "addon_propensity",
+        "recommendations", "recommendations_by_anchor")}, {}),
     "attach_two_days": (7, {"attach_window_minutes": 2880}, BASE,
                         {"customer_lifetime_value": {"ran", "no_result"}}),
 }
@@ -78,12 +85,12 @@ def shape_run(request, tmp_path_factory):
     name = request.param
     seed, variables, _, _ = SHAPES[name]
     work = tmp_path_factory.mktemp(f"shape_{name.replace('@', '_')}")
-    raw = make_shape(name.split("@")[0].replace("attach_two_days", "members_only"),
-                     work / "raw", seed=seed)
+    base = {"attach_two_days": "members_only", "python_models_off": "members_only"}
+    raw = make_shape(base.get(name, name.split("@")[0]), work / "raw", seed=seed)
     args = ["run", "--raw-dir", str(raw), "--build-db", str(work / "build.duckdb"),
             "--no-generate"]
     if variables:
-        args += ["--vars", str(variables)]
+        args += ["--vars", json.dumps(variables)]
     done = run_xsell(args, work)
     return {"name": name, "work": work, "done": done}
 

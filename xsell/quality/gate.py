@@ -57,6 +57,9 @@ VALIDATED_SCHEMAS = ("staging", "marts", "ml")
 UNVALIDATED_NOTE_SCHEMAS = ("marts", "ml")  # published tables; staging holds base/quarantine too
 
 
+PYTHON_MODELS_OFF = "dbt Python models are off on this target (var python_models)"
+
+
 class QualityError(RuntimeError):
     """The validation could not run at all (no build file, broken gx/ folder, ...)."""
 
@@ -179,6 +182,12 @@ def validate(
         coverage = read_coverage(con)
     # tables empty because their analysis cannot run on this data: skipped, with why
     unavailable = coverage.table_reasons() if coverage is not None else {}
+    if coverage is not None and any(row.status == "not_built" for row in coverage):
+        # dbt Python models off (var python_models): the ml schema is not built at all
+        for definition in definitions:
+            table = _Job.table(definition)
+            if table and table.startswith("ml.") and table not in columns:
+                unavailable.setdefault(table, PYTHON_MODELS_OFF)
     for definition in definitions:
         _check_parameters(definition.suite, values, gx_dir)
     site = pages = None
