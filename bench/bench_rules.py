@@ -8,6 +8,14 @@ numpy allocations, measured in a separate run) and whether the two results agree
 (same itemsets, same single-consequent rules, every metric within 1e-9).
 
     .venv/bin/python bench/bench_rules.py [--supports 0.01 0.005] [--min-confidence 0.1]
+
+With --build-db (a file `xsell run` built, e.g. on Online Retail), it times instead what
+the two dbt Python models do on it: mining marts.fct_frequent_itemsets from
+intermediate.int_basket_items, then deriving fct_association_rules from the itemsets,
+unpruned and with the pruning and names of the default dbt vars; it prints the rules
+left after each pruning step and their Parquet size (DuckDB's default compression).
+
+    .venv/bin/python bench/bench_rules.py --build-db /tmp/rules/build.duckdb
 """
 
 from __future__ import annotations
@@ -123,13 +131,78 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame, min_confidence: float) -> 
     return f"NO: {len(only)} rules in one only{note}, max rel. diff {worst:.1e}"
 
 
+def parquet_bytes(table) -> int:
+    """Size of ``table`` written as Parquet by DuckDB, as `COPY ... TO` would store it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rules.parquet"
+        con = duckdb.connect()
+        con.register("rules", table)
+        con.execute(f"copy (select * from rules) to '{path}' (format parquet)")
+        return path.stat().st_size
+
+
+def bench_build(build_db: Path, repeat: int) -> None:
+    """The dbt Python models' work on a built file, with the dbt_project.yml defaults."""
+    import yaml
+
+    from xsell.ml.rules import (
+        RulePruning,
+        itemsets_by_level,
+        rules_from_itemsets,
+        with_item_names,
+    )
+
+    project = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())["vars"]
+    with duckdb.connect(str(build_db), read_only=True) as con:
+        baskets = con.sql("select * from intermediate.int_basket_items").df()
+        products = con.sql(
+            "select product_id, product_name from intermediate.int_products_classified"
+        ).to_arrow_table()
+    support = {"category": project["min_support"], "product": project["product_min_support"]}
+    max_len, min_confidence = project["max_itemset_length"], project["min_confidence"]
+    pruning = RulePruning(
+        project["rules_min_lift"], project["rules_min_count"],
+        project["rules_min_confidence_gain"], project["rules_top_n_per_consequent"],
+    )
+    print(f"{build_db}: {baskets['basket_id'].nunique():,} baskets; min_support {support}, "
+          f"max_itemset_length {max_len}, min_confidence {min_confidence}; {pruning}")
+    seconds, itemsets = timed(
+        lambda: itemsets_by_level(baskets, min_support=support, max_len=max_len), repeat=repeat)
+    print(f"mine fct_frequent_itemsets: {itemsets.num_rows:,} itemsets in {seconds:.2f} s")
+    seconds, every = timed(
+        lambda: rules_from_itemsets(itemsets, min_confidence=min_confidence), repeat=repeat)
+    print(f"derive every rule: {every.num_rows:,} rules in {seconds:.2f} s, "
+          f"{parquet_bytes(every) / 2**20:.1f} MiB Parquet")
+    counts = {}
+
+    def pruned():
+        counts.clear()
+        rules = rules_from_itemsets(itemsets, min_confidence=min_confidence, pruning=pruning,
+                                    counts=counts)
+        return with_item_names(rules, products)
+
+    seconds, kept = timed(pruned, repeat=repeat)
+    print(f"derive, prune and name (fct_association_rules): {kept.num_rows:,} rules in "
+          f"{seconds:.2f} s, {parquet_bytes(kept) / 2**20:.2f} MiB Parquet")
+    for level, steps in sorted(counts.items()):
+        print(f"  {level}: {steps.describe(pruning)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-db", type=Path,
+                        help="time the dbt models' mining, derivation and pruning on this file")
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--supports", type=float, nargs="+", default=[0.01, 0.005])
     parser.add_argument("--min-confidence", type=float, default=0.1)
     parser.add_argument("--max-len", type=int, default=10)
     parser.add_argument("--skip-mlxtend", action="store_true")
     args = parser.parse_args()
+    if args.build_db is not None:
+        bench_build(args.build_db, args.repeat)
+        return
     if not ONLINE_RETAIL.exists():
         raise SystemExit(f"Online Retail data set not found at {ONLINE_RETAIL.resolve()}")
 

@@ -109,7 +109,11 @@ def import_online_retail_command(path, out_dir, large_price_quantile) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Folder for the raw tables [default: data/raw in the project].")
 def import_csv_command(path, mapping_path, out_dir) -> None:
-    """Import any line-level transactions file (CSV, Parquet, XLSX) through a mapping."""
+    """Import any line-level transactions file (CSV, Parquet, XLSX) through a mapping.
+
+    Prints what was derived (receipts, prices, anchors) and every warning; both are kept
+    in _import.json. Example mapping: examples/ta_feng.yml.
+    """
     from xsell.importers import import_mapped
 
     paths = Paths.resolve(raw_dir=out_dir)

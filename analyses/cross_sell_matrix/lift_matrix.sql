@@ -10,4 +10,4 @@ select
     / (cast(sum(addon_receipts) as double) / sum(all_receipts)) as lift
 from {{ ref('fct_addon_lift') }}
 group by anchor_family, addon_category
-order by lift desc, anchor_family, addon_category
+order by lift desc, anchor_family asc, addon_category asc

@@ -8,4 +8,4 @@ select
     sum(restaurant_revenue) as restaurant_revenue
 from {{ ref('fct_restaurant_conversion') }}
 group by anchor_family
-order by conversion_rate desc, anchor_family
+order by conversion_rate desc, anchor_family asc

@@ -15,7 +15,8 @@
                   makes the analysis not applicable, and its reason is published.
                   Conditions are SQL on `p`; reasons are SQL text expressions.
       notes       [condition, note] pairs: what limits an analysis that ran
-      empty       the note when it ran and produced no rows (SQL text expression)
+      empty       the reason when it ran and produced no rows (SQL text expression;
+                  default: it found nothing to report)
 -#}
 {% macro analysis_rules() %}
     {%- set holdout = var("ml_holdout_days") | int -%}
@@ -70,24 +71,24 @@
     {%- set ml_history = [
         "p.history_days > " ~ holdout,
         xsell.coverage_text([
-            "'the data covers '", "p.history_days",
-            "' days, not more than the " ~ holdout ~ "-day holdout the models are evaluated "
+            "'the data covers '", xsell.coverage_count("p.history_days", "day", "days"),
+            "', not more than the " ~ holdout ~ "-day holdout the models are evaluated "
             ~ "on (var ml_holdout_days)'",
         ]),
     ] -%}
     {%- set rec_history = [
         "p.history_days > " ~ (holdout + validation),
         xsell.coverage_text([
-            "'the data covers '", "p.history_days",
-            "' days, not more than the " ~ holdout ~ "-day holdout plus the " ~ validation
+            "'the data covers '", xsell.coverage_count("p.history_days", "day", "days"),
+            "', not more than the " ~ holdout ~ "-day holdout plus the " ~ validation
             ~ "-day window the ranker learns on (vars ml_holdout_days, rec_validation_days)'",
         ]),
     ] -%}
     {%- set clv_history = [
         "p.history_days > " ~ clv_holdout,
         xsell.coverage_text([
-            "'the data covers '", "p.history_days",
-            "' days, not more than the " ~ clv_holdout ~ "-day holdout of the lifetime-value "
+            "'the data covers '", xsell.coverage_count("p.history_days", "day", "days"),
+            "', not more than the " ~ clv_holdout ~ "-day holdout of the lifetime-value "
             ~ "evaluation (var clv_holdout_days)'",
         ]),
     ] -%}
@@ -115,7 +116,9 @@
          "needs": [sales, restaurant, members, restaurant_members]},
         {"analysis": "restaurant_timing", "title": "Restaurant visit timing",
          "area": "cross_sell", "tables": ["marts.fct_restaurant_timing"],
-         "needs": [sales, restaurant, members, restaurant_members, times]},
+         "needs": [sales, restaurant, members, restaurant_members, times],
+         "empty": "'no member purchase was matched to a restaurant visit of the same member "
+                  ~ "in the same store on the same day'"},
         {"analysis": "promotion_uplift", "title": "Promotion uplift", "area": "cross_sell",
          "tables": ["marts.fct_promotion_uplift"], "needs": [sales, campaigns],
          "empty": "'no campaign had receipts both during the campaign and on the baseline days'"},
@@ -124,15 +127,13 @@
          "tables": ["marts.fct_association_rules", "marts.fct_frequent_itemsets"],
          "where": "item_level = 'product'", "needs": [sales],
          "notes": [xsell.itemset_length_note("product")],
-         "empty": "'no rule reached the minimum support (var product_min_support) and "
-                  ~ "confidence (var min_confidence)'"},
+         "empty": xsell.rules_empty_note("product", "product_min_support")},
         {"analysis": "association_rules_category", "title": "Association rules (categories)",
          "area": "cross_sell", "python": true,
          "tables": ["marts.fct_association_rules", "marts.fct_frequent_itemsets"],
          "where": "item_level = 'category'", "needs": [sales],
          "notes": [xsell.itemset_length_note("category")],
-         "empty": "'no rule reached the minimum support (var min_support) and confidence "
-                  ~ "(var min_confidence)'"},
+         "empty": xsell.rules_empty_note("category", "min_support")},
         {"analysis": "product_affinity", "title": "Product affinity", "area": "cross_sell",
          "tables": ["marts.fct_product_affinity"], "needs": [sales],
          "empty": "'no two products were bought together often enough (var affinity_min_count)'"},
@@ -174,9 +175,11 @@
          "tables": ["ml.ml_customer_segments", "ml.ml_segment_selection"],
          "needs": [sales, members,
                    ["p.member_count > " ~ k_min,
-                    xsell.coverage_text(["'there are '", "p.member_count",
-                                         "' members with a purchase; segmentation needs more "
-                                         ~ "than " ~ k_min ~ " (var segment_k_min)'"])]],
+                    xsell.coverage_text([
+                        "'the data has '",
+                        xsell.coverage_count("p.member_count", "member", "members"),
+                        "' with a purchase; segmentation needs more than " ~ k_min
+                        ~ " (var segment_k_min)'"])]],
          "empty": "'no number of segments separated the members (every k tried gave one "
                   ~ "cluster)'"},
         {"analysis": "restaurant_propensity", "title": "Restaurant propensity model",
@@ -204,6 +207,13 @@
 {% endmacro %}
 
 
+{#- "1 day" / "14 days": a count with its noun, as SQL text. -#}
+{% macro coverage_count(expression, singular, plural) -%}
+    {{ return("(case when " ~ expression ~ " = 1 then '1 " ~ singular ~ "' else cast("
+              ~ expression ~ " as " ~ dbt.type_string() ~ ") || ' " ~ plural ~ "' end)") }}
+{%- endmacro %}
+
+
 {#- A SQL text expression joining text literals and values (numbers cast to text). -#}
 {% macro coverage_text(parts) -%}
     {%- set casted = [] -%}
@@ -228,6 +238,23 @@
         "'itemsets reached the maximum length of " ~ max_length ~ " items (var "
         ~ "max_itemset_length): longer frequent itemsets were not mined'",
     ]) }}
+{%- endmacro %}
+
+
+{#-
+    Why an item level has no association rule: no two items reached the minimum support
+    together (no itemset of two), or the rules there all fell below min_confidence or
+    were pruned (fct_association_rules keeps only what the rules_* vars allow).
+-#}
+{% macro rules_empty_note(level, support_var) -%}
+    {%- set items = "products" if level == "product" else "categories" -%}
+    {{ return(
+        "case when coalesce((select max(itemset_length) from outputs_itemsets where "
+        ~ "item_level = '" ~ level ~ "'), 0) < 2 then 'no two " ~ items ~ " were bought "
+        ~ "together on enough receipts (var " ~ support_var ~ ")' else 'no rule had the "
+        ~ "confidence (var min_confidence), lift and receipts (vars rules_min_lift, "
+        ~ "rules_min_count) to be kept' end"
+    ) }}
 {%- endmacro %}
 
 

@@ -23,8 +23,7 @@ with
     select * from {{ ref(name) }}
 ),
 {% endfor %}
-
-{%- if var("ml_metrics_include_clv") %}
+{% if var("ml_metrics_include_clv") %}
 {#- The customer-value holdout (ml_clv_metrics), unpivoted: one row per metric. -#}
 clv as (
     select * from {{ ref('ml_clv_metrics') }}

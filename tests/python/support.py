@@ -58,7 +58,9 @@ window.alert = function () { document.documentElement.setAttribute("data-xss", "
 </script>"""
 
 
-def dump_dom(page: Path, profile: Path) -> tuple[str, str]:
+def dump_dom(page: Path, profile: Path, *args: str) -> tuple[str, str]:
+    """The DOM headless Chromium made of a copy of page with the probe, and its log;
+    args go to Chromium (e.g. a proxy that refuses everything, for a page offline)."""
     probe = page.with_name(f"_probe_{page.name}")
     probe.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1),
                      encoding="utf-8")
@@ -66,7 +68,7 @@ def dump_dom(page: Path, profile: Path) -> tuple[str, str]:
         [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=10000", "--window-size=1280,1000", "--dump-dom",
+         "--virtual-time-budget=10000", "--window-size=1280,1000", *args, "--dump-dom",
          probe.as_uri()],
         capture_output=True, text=True, timeout=120, check=False,
     )

@@ -244,9 +244,12 @@ def test_rules_mart_uses_the_configured_thresholds(build):
         assert level_sets["itemset_length"].max() >= 2, level
         assert level_sets["basket_count"].min() >= math.ceil(min_support * n)
     category_rules = rules[rules.item_level == "category"]
-    assert len(category_rules) > 100
+    assert len(category_rules) > 50
     assert category_rules["rule_basket_count"].min() >= math.ceil(0.01 * n)
     assert rules["confidence"].min() >= 0.1
+    # the default pruning (vars rules_*): lift > 1, 5 receipts, the 10 best per consequent
+    assert (rules["lift"] > 1).all() and rules["rule_basket_count"].min() >= 5
+    assert rules["consequent_rank"].between(1, 10).all()
     assert itemsets.groupby("item_level")["itemset_length"].max()["category"] >= 3
     # Every rule's itemset is a frequent itemset with the same count.
     cat = itemsets[itemsets.item_level == "category"]

@@ -23,7 +23,7 @@ from xsell.importers import (
     import_online_retail,
 )
 from xsell.importers.categories import CATEGORIES, categorize
-from xsell.importers.online_retail import NON_MERCHANDISE_CODES
+from xsell.importers.online_retail import NON_MERCHANDISE_PATTERNS, REVIEWED_MERCHANDISE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
@@ -150,14 +150,23 @@ class TestOnlineRetailFile:
         out, summary = uci
         products = {p["product_id"]: p for p in read(out, "products")}
         non_merch = {pid for pid, p in products.items() if not p["is_merchandise"]}
+        # The patterns find "m" through "M", the gift_0001_* vouchers and the £100 voucher
+        # sold under an ordinary code (22016) by its name.
         assert non_merch == {
             "POST", "DOT", "M", "m", "C2", "D", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK",
-            "PADS", "23444", "23574", "23702",
+            "PADS", "23444", "23574", "23702", "23595", "22016",
             *(f"gift_0001_{v}" for v in (10, 20, 30, 40, 50)),
         }
+        assert products["22016"]["product_name"] == "Dotcomgiftshop Gift Voucher £100.00"
         assert {products[p]["category"] for p in non_merch} == {"NON_MERCHANDISE"}
         assert {products[p]["size_class"] for p in non_merch} == {"SMALL"}
-        assert set(NON_MERCHANDISE_CODES) <= {p.upper() for p in non_merch}
+        literal = {p for p in NON_MERCHANDISE_PATTERNS if not set(p) & set("*?[")}
+        assert literal <= non_merch
+        # Every fee-like product is either listed or reviewed as goods: no warning.
+        assert summary.metadata["non_merchandise"]["candidates"] == []
+        assert {p for p in REVIEWED_MERCHANDISE if products[p]["is_merchandise"]} == {
+            "23099", "85168B"
+        }
         assert products["85123A"]["category"] == "LAMPS"  # WHITE HANGING HEART T-LIGHT HOLDER
         assert products["22423"]["category"] == "KITCHENWARE"
         assert products["22423"]["size_class"] == "LARGE"
@@ -180,7 +189,9 @@ class TestOnlineRetailFile:
         assert summary.metadata["parameters"]["large_price_threshold"] == pytest.approx(threshold)
         expected_large = set(merch[merch >= threshold].index)
         assert set(products.index[products.size_class == "LARGE"]) == expected_large
-        assert len(expected_large) == 234  # 5% of 4,050 plus ties at 9.95
+        # The top 5% of merchandise median prices plus ties at 9.95 (234 before the £100
+        # voucher 22016 became non-merchandise).
+        assert len(expected_large) == 233
 
     def test_import_json(self, uci):
         out, summary = uci
@@ -190,6 +201,48 @@ class TestOnlineRetailFile:
         assert meta["row_counts"]["transactions"] == 541_909
         assert meta["parameters"]["n_stores"] == 38
         assert any("5,268 exact duplicate" in n for n in meta["notes"])
+        # The only warning: trailing spaces in descriptions (the fees are all listed).
+        assert meta["warnings"] == summary.warnings == [
+            "trimmed leading and trailing spaces: 113,452 product_name values (column "
+            "'Description'). Identifiers and names are compared trimmed (\"cream cheese \" is "
+            "\"cream cheese\")."
+        ]
+        assert meta["trimmed"] == [{"target": "product_name", "column": "Description",
+                                    "values": 113_452, "merged": 0}]
+        assert meta["non_merchandise"]["patterns"]["gift_*_*"].startswith("gift vouchers")
+        assert len(meta["non_merchandise"]["products"]) == 22
+
+    def test_plain_mapping_warns_about_the_fees_and_the_patterns_find_them(self, uci,
+                                                                           tmp_path):
+        """Through `xsell import csv`, the fee words find 20 of the 22 products the UCI
+        importer lists (not PADS and 23702, which have no fee word in their name) and two
+        goods; the UCI importer's own patterns in a mapping give its exact split."""
+        out, _ = uci
+        uci_products = {p["product_id"]: p for p in read(out, "products")}
+        uci_non_merch = {p for p, v in uci_products.items() if not v["is_merchandise"]}
+        columns = ("columns: {receipt_id: InvoiceNo, sold_at: InvoiceDate, product_id: "
+                   "StockCode, quantity: Quantity, unit_price: UnitPrice, customer_id: "
+                   "CustomerID, product_name: Description, store_id: Country}\n")
+        plain = import_mapped(UCI_FILE, write(tmp_path / "plain.yml", columns),
+                              tmp_path / "plain")
+        candidates = {c["product_id"]: c["lines"]
+                      for c in plain.metadata["non_merchandise"]["candidates"]}
+        assert set(candidates) == (uci_non_merch - {"PADS", "23702"}) | {"23099", "85168B"}
+        assert candidates["POST"] == 1_256 and candidates["M"] == 571
+        assert plain.warnings[0].startswith(
+            "22 products look like fees, deposits or adjustments but count as merchandise: "
+            "'POST' 'POSTAGE' (1,256 lines), 'DOT' 'DOTCOM POSTAGE' (710 lines), 'M' 'Manual' "
+            "(571 lines)")
+
+        listed = columns + "non_merchandise: " + json.dumps(list(NON_MERCHANDISE_PATTERNS)) \
+            + "\nmerchandise: " + json.dumps(list(REVIEWED_MERCHANDISE)) + "\n"
+        summary = import_mapped(UCI_FILE, write(tmp_path / "listed.yml", listed),
+                                tmp_path / "listed")
+        products = read(tmp_path / "listed", "products")
+        assert {p["product_id"] for p in products if not p["is_merchandise"]} == uci_non_merch
+        assert summary.metadata["non_merchandise"]["candidates"] == []
+        assert summary.metadata["parameters"]["large_price_threshold"] == 9.95
+        assert summary.metadata["anchors"]["anchors"] == 233
 
 
 # --- Online Retail, small files ----------------------------------------------------------------
@@ -644,8 +697,8 @@ BASE = "columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU, quantity:
     [
         (BASE + "stores: X\n", r"unknown key\(s\) 'stores' in the mapping; allowed: format, csv"),
         (BASE.replace("Qty", "Qty, qty: Q"), r"unknown target\(s\) 'qty' in columns; targets are"),
-        ("columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU}\n",
-         r"columns: missing required target\(s\) quantity, unit_price"),
+        ("columns: {receipt_id: Invoice, quantity: Qty}\n",
+         r"columns: missing required target\(s\) sold_at, product_id"),
         ("format: json\n" + BASE, r"format must be csv, parquet or xlsx, got 'json'"),
         (BASE + "csv: {delim: ';'}\n", r"unknown key\(s\) 'delim' in csv; allowed: delimiter"),
         (BASE + "csv: {header: 'yes'}\n", r"csv\.header must be true or false"),
@@ -677,3 +730,471 @@ def test_mapped_unreadable_csv(tmp_path):
         import_mapped(tmp_path / "bad.csv", write(tmp_path / "m.yml", BASE), tmp_path / "raw")
     with pytest.raises(DataImportError, match=r"cannot tell the format"):
         mapped(tmp_path, SALES, BASE, name="sales.dat")
+
+
+# --- mapped: basket-only data, constants, line totals, derived receipts -------------------------
+
+BAKERY = """Date,Time,Transaction,Item
+2016-10-30,09:58:11,1,Bread
+2016-10-30,10:05:34,2,Scandinavian
+2016-10-30,10:05:34,2,Scandinavian
+2016-10-30,10:07:57,3,Hot chocolate
+2016-10-30,10:07:57,3,Jam
+2016-10-30,10:07:57,3,Cookies
+2016-10-31,08:08:41,4,Muffin
+"""
+BAKERY_MAPPING = """
+columns:
+  receipt_id: Transaction
+  sold_at: {column: [Date, Time], format: "%Y-%m-%d %H:%M:%S"}
+  product_id: Item
+"""
+
+
+def meta_of(out: Path) -> dict:
+    return json.loads((out / "_import.json").read_text(encoding="utf-8"))
+
+
+def test_basket_only_file_has_null_prices_and_no_invented_anchors(tmp_path):
+    summary = mapped(tmp_path, BAKERY, BAKERY_MAPPING)
+    out = tmp_path / "raw"
+    assert_contract(out)
+    rows = read(out, "transactions")
+    assert [(r["receipt_id"], r["line_number"], r["product_id"], r["quantity"], r["unit_price"])
+            for r in rows] == [
+        ("1", 1, "Bread", 1, None), ("2", 1, "Scandinavian", 1, None),
+        ("2", 2, "Scandinavian", 1, None), ("3", 1, "Hot chocolate", 1, None),
+        ("3", 2, "Jam", 1, None), ("3", 3, "Cookies", 1, None), ("4", 1, "Muffin", 1, None),
+    ]
+    assert rows[0]["sold_at"] == dt.datetime(2016, 10, 30, 9, 58, 11)
+    products = read(out, "products")
+    assert len(products) == 6
+    assert {(p["size_class"], p["category"], p["is_merchandise"]) for p in products} == {
+        ("SMALL", "UNCATEGORIZED", True)
+    }
+    meta = meta_of(out)
+    assert meta["prices"]["source"].startswith("none: unit_price is null on every line")
+    assert meta["prices"]["lines_without_unit_price"] == 7
+    assert meta["columns"]["quantity"] == "default: 1 on every line"
+    assert meta["anchors"]["rule"] == "category"  # seeds/category_attributes.csv, no match
+    assert meta["parameters"]["large_price_quantile"] is None
+    assert meta["sold_at"]["date_only"] is False
+    assert meta["receipts"]["derived"] is False
+    assert any(n.startswith("no price mapped") for n in summary.notes)
+    assert any(n == "quantity = 1 on every line (no quantity mapped)" for n in summary.notes)
+    # No price, no anchors: said once, printed and kept.
+    assert len(summary.warnings) == 1
+    assert summary.warnings[0].startswith(
+        "no product is an anchor (LARGE) among 6 merchandise products")
+    assert "Set `anchors:`" in summary.warnings[0]
+    assert "large_price_quantile" not in summary.warnings[0]
+    assert meta["warnings"] == summary.warnings
+    assert "warning: no product is an anchor" in summary.describe()
+
+
+def test_constants_for_any_target(tmp_path):
+    mapping = BAKERY_MAPPING + """  quantity: 2
+  store_id: {value: Edinburgh}
+  unit_price: {value: "2.50"}
+  customer_id: {value: 17}
+  category: {value: BAKERY}
+"""
+    summary = mapped(tmp_path, BAKERY, mapping)
+    rows = read(tmp_path / "raw", "transactions")
+    assert {(r["quantity"], r["store_id"], r["unit_price"], r["customer_id"]) for r in rows} == {
+        (2, "Edinburgh", 2.5, "17")
+    }
+    assert {p["category"] for p in read(tmp_path / "raw", "products")} == {"BAKERY"}
+    meta = meta_of(tmp_path / "raw")
+    assert meta["columns"]["store_id"] == "constant 'Edinburgh'"
+    assert meta["columns"]["quantity"] == "constant 2"
+    # A constant price says nothing about which products are big: no price rule.
+    assert meta["anchors"]["rule"] == "category"
+    assert {p["size_class"] for p in read(tmp_path / "raw", "products")} == {"SMALL"}
+    assert "unit_price = '2.50' on every line (a constant)" in summary.notes
+    # A constant sold_at (a one-day market stall) with a date: dates only.
+    mapping = BAKERY_MAPPING.replace(
+        '{column: [Date, Time], format: "%Y-%m-%d %H:%M:%S"}', "2024-06-01")
+    summary = mapped(tmp_path, BAKERY, mapping)
+    assert {r["sold_at"] for r in read(tmp_path / "raw", "transactions")} == {
+        dt.datetime(2024, 6, 1)
+    }
+    assert summary.metadata["sold_at"]["detected_from"] == "a constant date"
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ("quantity: {value: one}", r"columns\.quantity: constant 'one' is not a whole number"),
+        ("quantity: 1.5", r"columns\.quantity: constant 1\.5 is not a whole number"),
+        ("quantity: 99999999999", r"constant 99999999999 is not a whole number"),
+        ("unit_price: {value: free}", r"columns\.unit_price: constant 'free' is not a number"),
+        ("line_total: .nan", r"columns\.line_total: constant nan is not a number"),
+        ("store_id: {value: ''}", r"columns\.store_id: constant '' is not text \(it is empty\)"),
+        ("store_id: {value: [A, B]}", r"columns\.store_id: constant \['A', 'B'\] is not text"),
+        ("size_class: {value: HUGE}", r"columns\.size_class: constant 'HUGE' is not LARGE or"),
+        ("customer_id: true", r"columns\.customer_id must be a column name, a number"),
+        ("customer_id: {column: Member, value: 1}", r"needs either `column:`.*or `value:`"),
+        ("customer_id: {}", r"needs either `column:`"),
+    ],
+)
+def test_constant_validation(tmp_path, columns, message):
+    with pytest.raises(DataImportError, match=message):
+        mapped(tmp_path, BAKERY, BAKERY_MAPPING + "  " + columns + "\n")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_constant_timestamp_is_checked_before_the_file_is_read(tmp_path):
+    mapping = BAKERY_MAPPING.replace(
+        '{column: [Date, Time], format: "%Y-%m-%d %H:%M:%S"}',
+        '{value: "31/02/2024", format: "%d/%m/%Y"}')
+    src = tmp_path / "missing.csv"  # never read: the mapping fails first
+    src.write_text("not,a,sales,file\n")
+    with pytest.raises(DataImportError, match=r"columns\.sold_at: constant '31/02/2024' is not "
+                       r"a timestamp in format '%d/%m/%Y'"):
+        import_mapped(src, write(tmp_path / "mapping.yml", mapping), tmp_path / "raw")
+
+
+TA_FENG_LIKE = (
+    '\ufeff"TRANSACTION_DT","CUSTOMER_ID","PRODUCT_ID","AMOUNT","ASSET","SALES_PRICE"\r\n'
+    '"11/1/2000","01104905","4710199010372","3","36","46"\r\n'
+    '"11/1/2000","01104905","4710857472535","1","48","46"\r\n'
+    '"11/1/2000","00418683","4710199010372","1","12","16"\r\n'
+    '"11/2/2000","01104905","4710199010372","0","0","0"\r\n'
+    '"11/2/2000","01104905","4710199010372","-1","-12","-15.5"\r\n'
+    '"11/2/2000","","4710857472535","2","96","90"\r\n'
+)
+TA_FENG_MAPPING = """
+columns:
+  sold_at: {column: TRANSACTION_DT, format: "%m/%d/%Y"}
+  customer_id: CUSTOMER_ID
+  product_id: PRODUCT_ID
+  quantity: AMOUNT
+  line_total: SALES_PRICE
+  line_cost: ASSET
+store: TA-FENG
+"""
+
+
+def test_line_totals_line_costs_and_receipts_per_customer_and_day(tmp_path):
+    summary = mapped(tmp_path, TA_FENG_LIKE, TA_FENG_MAPPING)
+    out = tmp_path / "raw"
+    assert_contract(out)
+    rows = read(out, "transactions")
+    day1, day2 = dt.datetime(2000, 11, 1), dt.datetime(2000, 11, 2)
+    assert [(r["receipt_id"], r["line_number"], r["customer_id"], r["quantity"], r["sold_at"])
+            for r in rows] == [
+        ("01104905@2000-11-01", 1, "01104905", 3, day1),
+        ("01104905@2000-11-01", 2, "01104905", 1, day1),
+        ("00418683@2000-11-01", 1, "00418683", 1, day1),
+        ("01104905@2000-11-02", 1, "01104905", 0, day2),
+        ("01104905@2000-11-02", 2, "01104905", -1, day2),
+        (None, 1, None, 2, day2),  # anonymous: no basket can be derived
+    ]
+    prices = [r["unit_price"] for r in rows]
+    # Not rounded: 46 / 3 stays 15.333..., so quantity x price gives back the line total.
+    assert prices[0] == 46 / 3 and prices[0] * 3 == pytest.approx(46, abs=1e-12)
+    assert prices[1:] == [46.0, 16.0, None, 15.5, 45.0]  # quantity 0: no price, kept
+    products = {p["product_id"]: p for p in read(out, "products")}
+    # unit_cost = line costs / quantity over lines with a positive quantity
+    assert products["4710199010372"]["unit_cost"] == (36 + 12) / (3 + 1)
+    assert products["4710857472535"]["unit_cost"] == (48 + 96) / (1 + 2)
+    # medians 15.5 and 45.5 -> quantile 0.95 = 44.0: one anchor of two
+    assert summary.metadata["parameters"]["large_price_threshold"] == pytest.approx(44.0)
+    assert products["4710857472535"]["size_class"] == "LARGE"
+    meta = meta_of(out)
+    assert meta["sold_at"] == {
+        "date_only": True, "detected_from": "format '%m/%d/%Y' has no time of day",
+        "source": "column 'TRANSACTION_DT'", "format": "%m/%d/%Y",
+        "written_as": "midnight timestamps (00:00:00)",
+    }
+    receipts = meta["receipts"]
+    assert (receipts["derived"], receipts["by"], receipts["id_layout"]) == (
+        True, "day", "<customer_id>@YYYY-MM-DD")
+    assert (receipts["receipts"], receipts["lines_without_receipt_id"]) == (3, 1)
+    assert meta["prices"]["lines_with_zero_quantity"] == 1
+    assert meta["columns"]["unit_price"].startswith("derived: line_total / quantity")
+    assert meta["warnings"] == summary.warnings == [
+        "1 line without a customer and without a receipt number: no receipt can be derived "
+        "for them (merging anonymous shoppers would invent baskets), so they have no "
+        "receipt_id and staging quarantines them as missing_receipt_id. Map a receipt column "
+        "if your file has one."
+    ]
+    assert any("1 line(s) with quantity 0 keep a null unit_price" in n for n in summary.notes)
+
+
+DERIVED = """Shop,Member,When,SKU
+S1,7,2024-01-02 10:00:00,A
+S1,7,2024-01-02 10:00:00,B
+S2,7,2024-01-02 10:00:00,A
+S1,7,2024-01-02 11:30:00,C
+"""
+DERIVED_MAPPING = """
+columns: {store_id: Shop, customer_id: Member, sold_at: When, product_id: SKU}
+"""
+
+
+def test_receipts_per_customer_and_timestamp_or_day(tmp_path):
+    summary = mapped(tmp_path, DERIVED, DERIVED_MAPPING)
+    assert [r["receipt_id"] for r in read(tmp_path / "raw", "transactions")] == [
+        "S1/7@2024-01-02 10:00:00", "S1/7@2024-01-02 10:00:00", "S2/7@2024-01-02 10:00:00",
+        "S1/7@2024-01-02 11:30:00",
+    ]
+    assert summary.metadata["receipts"]["by"] == "timestamp"
+    assert summary.metadata["receipts"]["why"] == "sold_at has times of day"
+    assert summary.metadata["sold_at"]["date_only"] is False
+    assert not [w for w in summary.warnings if "single line" in w]  # 2 of 3 are single
+
+    summary = mapped(tmp_path, DERIVED, DERIVED_MAPPING + "receipts: {by: day}\n")
+    assert [(r["receipt_id"], r["line_number"]) for r in read(tmp_path / "raw", "transactions")
+            ] == [("S1/7@2024-01-02", 1), ("S1/7@2024-01-02", 2), ("S2/7@2024-01-02", 1),
+                  ("S1/7@2024-01-02", 3)]
+    assert summary.metadata["receipts"]["why"] == "receipts.by in the mapping"
+
+    # Every line stamped with its own second: one basket per line, which the warning names.
+    data = "Member,When,SKU\n7,2024-01-02 10:00:01,A\n7,2024-01-02 10:00:02,B\n" \
+           "8,2024-01-02 10:00:03,A\n"
+    summary = mapped(tmp_path, data, "columns: {customer_id: Member, sold_at: When, "
+                                     "product_id: SKU}\n")
+    assert summary.metadata["receipts"]["receipts"] == 3
+    assert [w for w in summary.warnings if "single line" in w] == [
+        "100% of the receipts derived by customer and timestamp have a single line: if your "
+        "file stamps each line with its own time, set `receipts: {by: day}`."
+    ]
+
+
+def test_dates_only_detected_from_values_and_date_columns(tmp_path):
+    data = "Member,Day,SKU\n7,2024-01-02,A\n7,2024-01-02,B\n8,2024-01-03,A\n"
+    summary = mapped(tmp_path, data, "columns: {customer_id: Member, sold_at: Day, "
+                                     "product_id: SKU}\n")
+    assert summary.metadata["sold_at"]["date_only"] is True
+    assert summary.metadata["sold_at"]["detected_from"] == "every value is at 00:00:00"
+    assert [r["receipt_id"] for r in read(tmp_path / "raw", "transactions")] == [
+        "7@2024-01-02", "7@2024-01-02", "8@2024-01-03"]
+    assert any(n.startswith("sold_at has dates only (every value is at 00:00:00)")
+               for n in summary.notes)
+
+    table = pa.table({"day": pa.array([dt.date(2024, 3, 1), dt.date(2024, 3, 2)], pa.date32()),
+                      "member": ["1", "1"], "sku": ["A", "B"]})
+    pq.write_table(table, tmp_path / "sales.parquet")
+    summary = import_mapped(
+        tmp_path / "sales.parquet",
+        write(tmp_path / "m.yml", "columns: {sold_at: day, customer_id: member, "
+                                  "product_id: sku}\n"),
+        tmp_path / "raw_parquet",
+    )
+    assert summary.metadata["sold_at"]["detected_from"] == "a DATE column"
+    assert [r["sold_at"] for r in read(tmp_path / "raw_parquet", "transactions")] == [
+        dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2)]
+
+
+SHOP = """Invoice,Date,SKU,Qty,Price,Description
+R1,2024-01-02 10:00,SOFA-1,1,899,Corner sofa
+R1,2024-01-02 10:00,DEL,1,49,Home delivery
+R1,2024-01-02 10:00,m,1,-10,Manual
+R2,2024-01-02 11:00,DEP-1,1,0.5,Bottle deposit
+R2,2024-01-02 11:00,CUSH-1,2,19.9,Cushion
+R3,2024-01-02 12:00,DEP-1,1,0.5,Bottle deposit
+R3,2024-01-02 12:00,LAMP-1,1,49,Carriage lamp
+R3,2024-01-02 12:00,FEE,1,5,Service
+"""
+SHOP_MAPPING = """
+columns: {receipt_id: Invoice, sold_at: Date, product_id: SKU, quantity: Qty, unit_price: Price,
+          product_name: Description}
+non_merchandise: [M, "*deliv*"]
+"""
+
+
+def test_non_merchandise_patterns_and_fee_candidates(tmp_path):
+    summary = mapped(tmp_path, SHOP, SHOP_MAPPING)
+    products = {p["product_id"]: p for p in read(tmp_path / "raw", "products")}
+    # "M" finds "m" (case-insensitive); "*deliv*" finds DEL by its name.
+    assert {p for p, v in products.items() if not v["is_merchandise"]} == {"DEL", "m"}
+    assert products["DEL"]["category"] == "NON_MERCHANDISE"
+    candidates = summary.metadata["non_merchandise"]["candidates"]
+    assert [(c["product_id"], c["word"], c["lines"]) for c in candidates] == [
+        ("DEP-1", "deposit", 2), ("FEE", "fee", 1), ("LAMP-1", "carriage", 1)
+    ]
+    [warning] = [w for w in summary.warnings if "look like fees" in w]
+    assert warning.startswith(
+        "3 products look like fees, deposits or adjustments but count as merchandise: "
+        "'DEP-1' 'Bottle deposit' (2 lines), 'FEE' 'Service' (1 line), 'LAMP-1' 'Carriage "
+        "lamp' (1 line). List them")
+    assert summary.metadata["non_merchandise"]["products"] == ["DEL", "m"]
+
+    summary = mapped(tmp_path, SHOP, SHOP_MAPPING.replace(
+        '"*deliv*"]', '"*deliv*", "dep-?", fee]\nmerchandise: ["*lamp"]'))
+    products = {p["product_id"]: p for p in read(tmp_path / "raw", "products")}
+    assert {p for p, v in products.items() if not v["is_merchandise"]} == {
+        "DEL", "DEP-1", "FEE", "m"}
+    assert summary.metadata["non_merchandise"]["candidates"] == []
+    assert not [w for w in summary.warnings if "look like fees" in w]
+
+
+def test_anchors_from_a_list_or_none_and_the_share_warning(tmp_path):
+    base = SALES_MAPPING.replace("size_class: {large_price_quantile: 0.5}\n", "")
+    summary = mapped(tmp_path, SALES, base + 'anchors: ["sofa-*"]\n')
+    sizes = {p["product_id"]: p["size_class"] for p in read(tmp_path / "raw", "products")}
+    assert sizes == {"SOFA-1": "LARGE", "CUSH-1": "SMALL", "LAMP-7": "SMALL", "MEAT": "SMALL"}
+    assert summary.metadata["anchors"]["rule"] == "list"
+    assert summary.metadata["parameters"] == {"large_price_quantile": None,
+                                              "large_price_threshold": None}
+
+    def anchor_warnings():
+        return [w for w in summary.warnings if "anchor" in w]
+
+    assert anchor_warnings() == []
+    summary = mapped(tmp_path, SALES, base + "anchors: []\n")  # no anchors, on purpose
+    assert {p["size_class"] for p in read(tmp_path / "raw", "products")} == {"SMALL"}
+    assert anchor_warnings() == []
+    summary = mapped(tmp_path, SALES, base + "anchors: [nothing-matches]\n")
+    assert anchor_warnings()[0].startswith("no product is an anchor (LARGE) among 4 ")
+
+    # Quantile 0: every product sold at a positive price is an anchor, 3 of 4.
+    summary = mapped(tmp_path, SALES, base + "size_class: {large_price_quantile: 0}\n")
+    [warning] = anchor_warnings()
+    assert warning.startswith("3 of 4 merchandise products (75%) are anchors (LARGE)")
+    assert warning.endswith("or change `size_class: {large_price_quantile: q}`.")
+
+
+def test_anchors_from_seed_categories_without_prices(tmp_path):
+    data = "Bon,Zeit,Artikel,Gruppe\n1,2024-01-02 10:00,S1,SOFAS\n1,2024-01-02 10:00,L1,LAMPS\n" \
+           "2,2024-01-02 11:00,L1,LAMPS\n3,2024-01-02 12:00,X,Sofas\n"
+    mapping = ("columns: {receipt_id: Bon, sold_at: Zeit, product_id: Artikel, "
+               "category: Gruppe}\n")
+    summary = mapped(tmp_path, data, mapping)
+    sizes = {p["product_id"]: p["size_class"] for p in read(tmp_path / "raw", "products")}
+    # Categories are compared as written, as staging joins them to the seed.
+    assert sizes == {"S1": "LARGE", "L1": "SMALL", "X": "SMALL"}
+    assert summary.metadata["anchors"]["rule"] == "category"
+    assert "SOFAS" in summary.metadata["anchors"]["described"]
+    assert summary.warnings == []
+
+    src = tmp_path / "sales.csv"
+    summary = import_mapped(src, tmp_path / "mapping.yml", tmp_path / "raw2",
+                            project_dir=tmp_path)  # no seeds/ there
+    assert summary.metadata["anchors"]["rule"] == "none"
+    assert any("seeds/category_attributes.csv not found" in n for n in summary.notes)
+    assert summary.warnings[0].startswith("no product is an anchor")
+
+
+def test_trimmed_ids_and_names_are_counted(tmp_path):
+    data = ("Invoice,Date,SKU,Qty,Price,Description\n"
+            "R1,2024-01-02 10:00,A ,1,2,cream cheese \n"
+            "R1,2024-01-02 10:00,A,1,2,cream cheese\n"
+            "R2,2024-01-02 10:00, B,1,3,bagel\n")
+    summary = mapped(tmp_path, data, SHOP_MAPPING.replace("non_merchandise: [M, \"*deliv*\"]",
+                                                          "anchors: [b]"))
+    assert {p["product_id"]: p["product_name"] for p in read(tmp_path / "raw", "products")} == {
+        "A": "cream cheese", "B": "bagel"}
+    assert summary.metadata["trimmed"] == [
+        {"target": "product_id", "column": "SKU", "values": 2, "merged": 1},
+        {"target": "product_name", "column": "Description", "values": 1, "merged": 0},
+    ]
+    assert summary.warnings == [
+        "trimmed leading and trailing spaces: 2 product_id values (column 'SKU'), of which 1 "
+        "then equal another product_id; 1 product_name value (column 'Description'). "
+        "Identifiers and names are compared trimmed (\"cream cheese \" is \"cream cheese\")."
+    ]
+
+
+def test_line_total_parse_errors_name_column_count_and_rows(tmp_path):
+    data = TA_FENG_LIKE.replace('"46"\r\n', '"46 NT$"\r\n', 1)
+    with pytest.raises(DataImportError) as err:
+        mapped(tmp_path, data, TA_FENG_MAPPING)
+    assert ("column 'SALES_PRICE' (line_total): 1 value cannot be parsed as a number, "
+            "e.g. '46 NT$' (row 1)") in str(err.value)
+    assert not (tmp_path / "raw").exists()
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        (BASE.replace("Price}", "Price, line_total: Total}"),
+         r"give either unit_price or line_total, not both"),
+        (BASE.replace("}", ", unit_cost: C, line_cost: LC}"),
+         r"give either unit_cost or line_cost, not both"),
+        ("columns: {sold_at: Date, product_id: SKU}\n",
+         r"map receipt_id, or customer_id so that receipts can be derived"),
+        (BASE + "receipts: {by: day}\n", r"receipts applies only when columns\.receipt_id"),
+        (BASE.replace("receipt_id: Invoice", "customer_id: M") + "receipts: {by: week}\n",
+         r"receipts\.by must be timestamp or day, got 'week'"),
+        (BASE.replace("receipt_id: Invoice", "customer_id: M") + "receipts: day\n",
+         r"receipts must be \{by: timestamp \| day\}"),
+        (BASE.replace(", unit_price: Price", "") + "size_class: {large_price_quantile: 0.9}\n",
+         r"large_price_quantile needs prices from a column"),
+        (BASE + "anchors: [A]\nsize_class: {large_price_quantile: 0.9}\n",
+         r"either `anchors:` or `size_class\.large_price_quantile`"),
+        (BASE + "anchors: SOFA\n", r"anchors must be a list of product ids or patterns"),
+        (BASE + "merchandise: [{id: A}]\n", r"merchandise must be a list of product ids"),
+        (BASE + "non_merchandise: ['']\n", r"non_merchandise must be a list of product ids"),
+    ],
+)
+def test_new_mapping_options_are_validated(tmp_path, mapping, message):
+    with pytest.raises(DataImportError, match=message) as err:
+        mapped(tmp_path, SALES, mapping)
+    assert str(tmp_path / "mapping.yml") in str(err.value)
+    assert not (tmp_path / "raw").exists()
+
+
+def test_cli_import_csv_prints_every_warning(tmp_path):
+    from click.testing import CliRunner
+
+    from xsell.cli import main
+
+    src = write(tmp_path / "bakery.csv", BAKERY)
+    mp = write(tmp_path / "mapping.yml", BAKERY_MAPPING)
+    result = CliRunner().invoke(
+        main, ["import", "csv", str(src), "--mapping", str(mp), "--out", str(tmp_path / "raw")])
+    assert result.exit_code == 0, result.output
+    printed = [line[len("warning: "):] for line in result.output.splitlines()
+               if line.startswith("warning: ")]
+    assert printed == meta_of(tmp_path / "raw")["warnings"] and len(printed) == 1
+
+
+# --- the README's examples ---------------------------------------------------------------------
+
+
+def readme_blocks(section: str) -> list[tuple[str, str]]:
+    """(language, text) of the fenced blocks in one '### ' section of the README."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(f"### {section}\n")
+    end = readme.find("\n## ", start)
+    following = readme.find("\n### ", start + 1)
+    end = min(e for e in (end, following) if e != -1)
+    return re.findall(r"```(\w+)\n(.*?)```", readme[start:end], re.DOTALL)
+
+
+def test_readme_worked_mapping_imports_as_described(tmp_path):
+    blocks = dict(readme_blocks("A worked mapping")[:2])
+    src = write(tmp_path / "sales_2024.csv", blocks["text"])
+    summary = import_mapped(src, write(tmp_path / "mapping.yml", blocks["yaml"]),
+                            tmp_path / "raw")
+    assert tx_tuples(tmp_path / "raw") == [
+        ("100234", 1, "Berlin", "000123", "S-1001", 1, 899.0, dt.datetime(2024, 1, 31, 10, 15)),
+        ("100234", 2, "Berlin", "000123", "K-2040", 4, 19.9, dt.datetime(2024, 1, 31, 10, 15)),
+        ("100234", 3, "Berlin", "000123", "VERSAND", 1, 49.0,
+         dt.datetime(2024, 1, 31, 10, 15)),
+        ("100235", 1, "Berlin", None, "K-2040", -1, 19.9, dt.datetime(2024, 1, 31, 10, 20)),
+    ]
+    products = {p["product_id"]: p for p in read(tmp_path / "raw", "products")}
+    assert not products["VERSAND"]["is_merchandise"]
+    assert summary.metadata["non_merchandise"]["candidates"] == []
+
+
+def test_readme_ta_feng_mapping_is_the_shipped_file():
+    import yaml
+
+    [(_, shown)] = [b for b in readme_blocks("Ta-Feng grocery: no receipt numbers, dates only, "
+                                             "line totals") if b[0] == "yaml"]
+    shipped = REPO_ROOT / "examples" / "ta_feng.yml"
+    assert yaml.safe_load(shown) == yaml.safe_load(shipped.read_text(encoding="utf-8"))
+
+
+def test_readme_bakery_mapping_imports_the_bakery_file(tmp_path):
+    [(_, shown)] = [b for b in readme_blocks("A basket-only till export") if b[0] == "yaml"]
+    summary = mapped(tmp_path, BAKERY, shown)
+    assert {r["store_id"] for r in read(tmp_path / "raw", "transactions")} == {"EDINBURGH"}
+    assert summary.metadata["prices"]["lines_without_unit_price"] == 7
+    assert [w.split(":")[0] for w in summary.warnings] == [
+        "no product is an anchor (LARGE) among 6 merchandise products"]

@@ -160,18 +160,111 @@ def test_category_rules_equal_mlxtend_on_the_staged_baskets(build):
         antecedent=reference["antecedents"].map(lambda s: ", ".join(sorted(s))),
         consequent=reference["consequents"].map(lambda s: next(iter(s))),
     ).set_index(["antecedent", "consequent"]).sort_index()
+    n = len(onehot)
+    # 0.01 x n must not be an integer for mlxtend's float threshold to agree with ceil().
+    assert (0.01 * n) % 1 != 0
+    # The full rule set (the pruning vars at their keep-everything values), derived from
+    # the mart of itemsets as fct_association_rules derives it, equals mlxtend's.
+    from xsell.ml.rules import rules_from_itemsets
+
+    every = rules_from_itemsets(itemsets_table(build), min_confidence=0.1).to_pandas()
+    every = every[(every.item_level == "category") & (every.antecedent_length <= 2)]
+    every = every.assign(antecedent=every["antecedent"].map(", ".join)).set_index(
+        ["antecedent", "consequent"]).sort_index()
+    assert list(every.index) == list(reference.index)
+    assert len(every) > 100
+    # The mart keeps a pruned part of them, every figure as mlxtend's.
     mart = frame(build, "select * from marts.fct_association_rules "
                         "where item_level = 'category' and antecedent_length <= 2")
     mart = mart.assign(antecedent=mart["antecedent"].map(", ".join)).set_index(
         ["antecedent", "consequent"]).sort_index()
-    n = len(onehot)
-    # 0.01 x n must not be an integer for mlxtend's float threshold to agree with ceil().
-    assert (0.01 * n) % 1 != 0
-    assert list(mart.index) == list(reference.index)
-    assert len(mart) > 100
-    for ours, theirs in [("support", "support"), ("confidence", "confidence"),
-                         ("lift", "lift"), ("leverage", "leverage")]:
-        np.testing.assert_allclose(mart[ours], reference[theirs], rtol=0, atol=1e-9)
+    assert len(mart) > 20 and mart.index.isin(reference.index).all()
+    for figures in (every, mart):
+        for ours, theirs in [("support", "support"), ("confidence", "confidence"),
+                             ("lift", "lift"), ("leverage", "leverage")]:
+            np.testing.assert_allclose(figures[ours], reference.loc[figures.index, theirs],
+                                       rtol=0, atol=1e-9)
+
+
+def itemsets_table(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.sql("select * from marts.fct_frequent_itemsets").to_arrow_table()
+
+
+def test_rules_mart_is_the_documented_pruning(build):
+    """dbt_project.yml: 910,522 rules on this file, 7,218 kept by default (lift > 1, at
+    least 5 receipts, a confidence gain above 0.05 over every sub-rule, the 10 best per
+    consequent). Checked here against the definition on the itemsets' own counts."""
+    from fractions import Fraction
+    from itertools import combinations
+
+    from xsell.ml.rules import rules_from_itemsets
+
+    itemsets = itemsets_table(build)
+    assert rules_from_itemsets(itemsets, min_confidence=0.1).num_rows == 910_522
+    mart = frame(build, "select * from marts.fct_association_rules")
+    assert len(mart) == 7_218
+    assert mart.groupby("item_level").size().to_dict() == {"category": 160, "product": 7_058}
+    assert (mart["lift"] > 1).all() and (mart["rule_basket_count"] >= 5).all()
+    assert mart["consequent_rank"].between(1, 10).all()
+    counts = {(level, frozenset(items)): count for level, items, count in zip(
+        itemsets["item_level"].to_pylist(), itemsets["itemset"].to_pylist(),
+        itemsets["basket_count"].to_pylist(), strict=True)}
+    longer = mart[mart["antecedent_length"] >= 2]
+    assert len(longer) > 1_000
+    for rule in longer.itertuples():
+        x, y = list(rule.antecedent), rule.consequent
+        confidence = Fraction(rule.rule_basket_count, rule.antecedent_basket_count)
+        assert confidence == Fraction(counts[(rule.item_level, frozenset([*x, y]))],
+                                      counts[(rule.item_level, frozenset(x))])
+        best_sub = max(
+            Fraction(counts[(rule.item_level, frozenset([*sub, y]))],
+                     counts[(rule.item_level, frozenset(sub))])
+            for k in range(1, len(x)) for sub in combinations(x, k)
+        )
+        assert confidence - best_sub > Fraction("0.05"), rule
+    # the rank orders each consequent's rules by confidence
+    ordered = mart.sort_values(["item_level", "consequent", "consequent_rank"])
+    for _, part in ordered.groupby(["item_level", "consequent"]):
+        assert list(part["consequent_rank"]) == list(range(1, len(part) + 1))
+        assert part["confidence"].is_monotonic_decreasing
+
+
+def test_rule_names_are_the_product_names(build):
+    mismatches = scalar(build, """
+        with items as (
+            select item_level, consequent as item, consequent_name as item_name
+            from marts.fct_association_rules
+            union all
+            select item_level, unnest(antecedent), unnest(antecedent_names)
+            from marts.fct_association_rules
+        )
+        select count(*) filter (where items.item_name is distinct from
+            case when items.item_level = 'product' then products.product_name
+            else items.item end)
+        from items
+        left join intermediate.int_products_classified as products
+            on items.item_level = 'product' and items.item = products.product_id
+    """)
+    assert mismatches == 0
+    named = frame(build, "select consequent, consequent_name, rule_label "
+                         "from marts.fct_association_rules where item_level = 'product'")
+    assert named["consequent_name"].notna().all()  # every product of this file has a name
+    # 85123A is the best-selling product of this file
+    assert "WHITE HANGING HEART T-LIGHT HOLDER" in set(
+        named.loc[named.consequent == "85123A", "consequent_name"])
+    assert named["rule_label"].str.contains(" → ").all()
+
+
+def test_rules_log_says_when_max_itemset_length_cut_them(build):
+    log = (build.parent / "logs" / "dbt.log").read_text(encoding="utf-8")
+    for level in ("category", "product"):
+        assert (f"fct_association_rules: {level} itemsets reached max_itemset_length = 10 "
+                f"items, so {level} rules have at most 9 antecedent items") in log
+    assert "fct_association_rules: product: 599,140 rules;" in log
+    notes = dict(frame(build, "select analysis, note from marts.fct_analysis_coverage "
+                              "where analysis like 'association_rules%'").values)
+    assert all("maximum length of 10 items" in note for note in notes.values()), notes
 
 
 def test_product_rules_exist_and_respect_the_product_threshold(build):

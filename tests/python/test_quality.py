@@ -16,15 +16,17 @@ import re
 import shutil
 import signal
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 import pytest
-from support import PROJECT_DIR
+from support import CHROMIUM, PROJECT_DIR, dump_dom
 
 from xsell.quality import QualityError, validate
 from xsell.quality import gate as gate_module
+from xsell.quality.docs_offline import offline_page
 from xsell.quality.gate import CHECKS_SUITE, load_thresholds, parameters
 from xsell.quality.reconcile import CHECKS, reconcile
 from xsell.quality.report import format_value
@@ -143,6 +145,103 @@ def test_data_docs_show_this_run(clean):
     assert len(suite_pages) == len(clean["report"].suites)
     for page in pages + suite_pages:
         assert "</html>" in page.read_text()
+
+
+# Anything a page would fetch: a script, stylesheet, image or frame, a CSS url() or
+# @import, protocol-relative (//host/...) included.
+_LOADS = re.compile(r"""\b(?:src|href|srcset|data)\s*=\s*["']?\s*(?:https?:)?//"""
+                    r"""|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?(?:https?:)?//""",
+                    re.IGNORECASE)
+
+
+def test_data_docs_hold_no_external_url(clean):
+    docs = clean["docs"]
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    suite_page = (docs / "expectations" / "marts" / "fct_attach_rates.html").read_text()
+    (result_page,) = (docs / "validations" / "marts" / "fct_attach_rates").rglob("*.html")
+    result_page = result_page.read_text()
+    for html in (index, suite_page, result_page):
+        assert not _LOADS.search(html), _LOADS.search(html).group(0)
+        assert "http://" not in html and "https://" not in html
+        # the only script left is xsell's own (no jQuery, Bootstrap or Vega to call)
+        assert re.findall(r"<script\b[^>]*>", html) == ["<script data-xsell-offline>"]
+    for page in docs.rglob("*.html"):  # every page, and the styles GE copies
+        assert not _LOADS.search(page.read_text()), page
+    for sheet in (docs / "static").rglob("*.css"):
+        assert "http" not in sheet.read_text(), sheet
+    # the logo GE loads from S3 comes from the site's own copy
+    assert 'src="static/images/logo-long.png"' in index
+    assert 'src="../../static/images/logo-long.png"' in suite_page
+    assert (docs / "static" / "images" / "logo-long.png").is_file()
+    # the pages keep their content: the suite's expectations, the run's figures
+    assert "attached_receipts" in suite_page and "Evaluated Expectations" in result_page
+
+
+def test_data_docs_index_lists_the_results_offline_in_a_browser(clean, tmp_path):
+    if not CHROMIUM.is_file():
+        pytest.skip(f"headless browser test needs Chromium at {CHROMIUM}")
+    docs = shutil.copytree(clean["docs"], tmp_path / "docs")
+    offline = "--proxy-server=127.0.0.1:9"  # every request to the network is refused
+    # control: a page that needs a script from a CDN fails in this browser
+    control = docs / "control.html"
+    control.write_text('<html><head></head><body><script src="https://code.jquery.com/'
+                       'jquery-3.7.1.min.js"></script><script>$("body")</script></body></html>')
+    root = re.search(r"<html[^>]*>", dump_dom(control, tmp_path / "p0", offline)[0]).group(0)
+    assert "data-js-errors" in root
+
+    dom, log = dump_dom(docs / "index.html", tmp_path / "p1", offline)
+    root = re.search(r"<html[^>]*>", dom).group(0)
+    assert "data-js-errors" not in root and "Uncaught" not in log, (root, log[-2000:])
+    suites = {s.suite for s in clean["report"].suites}
+    listed = re.findall(r'<a class="ge-index-page-table-validation-links-item" '
+                        r'href="(validations/[^"]+\.html)">xsell_build-([\w.]+)</a>', dom)
+    assert {suite for _, suite in listed} == suites
+    assert len(listed) == len(suites) == len(list((docs / "validations").rglob("*.html")))
+    for href, _ in listed:
+        assert (docs / unquote(href)).is_file(), href
+    assert len(re.findall(r'href="expectations/[^"]+\.html"', dom)) >= len(suites)
+
+    # a result page: its collapsed blocks open and "Failed Only" hides the passed rows
+    (page,) = (docs / "validations" / "marts" / "fct_attach_rates").rglob("*.html")
+    clicks = """<script>window.addEventListener("load", function () {
+      var link = document.querySelector('[data-toggle="collapse"]'); link.click();
+      document.querySelectorAll(".btn-group-toggle label")[1].click();
+      var passed = document.querySelectorAll(".hide-succeeded-validation-target-child");
+      var hidden = [].filter.call(passed, function (e) {
+        return getComputedStyle(e.parentElement).display === "none"; }).length;
+      var block = document.querySelector(link.getAttribute("href"));
+      document.documentElement.setAttribute("data-clicked",
+        getComputedStyle(block).display + " " + hidden + "/" + passed.length);
+    });</script></body>"""
+    page.write_text(page.read_text().replace("</body>", clicks, 1))
+    dom, log = dump_dom(page, tmp_path / "p2", offline)
+    root = re.search(r"<html[^>]*>", dom).group(0)
+    assert "data-js-errors" not in root and "Uncaught" not in log, (root, log[-2000:])
+    shown, counts = re.search(r'data-clicked="(\w+) (\d+/\d+)"', root).groups()
+    hidden, passed = counts.split("/")
+    assert shown != "none" and int(passed) > 0 and hidden == passed
+
+
+def test_offline_rewriting_drops_every_load_and_changes_nothing_the_second_time():
+    page = """<html><head><link rel="stylesheet" href="https://cdn.example/b.css"/>
+    <style>.navbar-brand a { background: url('https://s3.example/logo.png') 0 0; }</style>
+    <script src="https://cdn.example/jquery.js"></script>
+    <script src="//cdn.example/vega.js"></script></head><body>
+    <img class="NO-CACHE" src="https://s3.example/logo-long.png?d=1" alt="GE"/>
+    <script>$(".x").fadeIn();</script>
+    <div id="g"></div><script>vegaEmbed('#g', spec);</script>
+    <p>Made with <a href="https://ge.example">Great Expectations</a>.</p>
+    <table><tr><td>kept</td></tr></table>
+    <footer><p>Newsletter <a href="https://ge.example/news">Subscribe</a></p></footer>
+    </body></html>"""
+    once = offline_page(page, "../../", "var xsell = 1;\n")
+    assert "example" not in once and "//" not in once
+    assert '<img class="NO-CACHE" src="../../static/images/logo-long.png" alt="GE"/>' in once
+    assert "url('../../static/images/logo-long.png')" in once
+    assert "fadeIn" not in once and "Vega library" in once and "Newsletter" not in once
+    assert "<span>Great Expectations</span>" in once and "<td>kept</td>" in once
+    assert once.count("<script") == 1 and "var xsell = 1;" in once
+    assert offline_page(once, "../../", "var xsell = 1;\n") == once
 
 
 def test_validation_leaves_the_committed_gx_files_as_they_are(clean):
@@ -419,6 +518,14 @@ def test_importing_the_package_is_cheap_and_preload_imports_ge_in_the_background
 # --- one kind of check, one layer ----------------------------------------------------------
 
 
+def _number(value):
+    """A bound as a number; a Jinja expression (e.g. of a var) stays text."""
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _dbt_rules(manifest: dict) -> set[tuple]:
     """(schema.table, rule, column(s), arguments) of every dbt data test without a where."""
     rules = set()
@@ -437,8 +544,7 @@ def _dbt_rules(manifest: dict) -> set[tuple]:
         if name in ("not_null", "unique"):
             rules.add((table, name, column, None))
         elif name == "accepted_range":
-            bounds = tuple(None if kwargs.get(k) is None else float(kwargs[k])
-                           for k in ("min_value", "max_value"))
+            bounds = tuple(_number(kwargs.get(k)) for k in ("min_value", "max_value"))
             rules.add((table, "between", column, bounds))
         elif name == "accepted_values":
             rules.add((table, "in_set", column, tuple(sorted(map(str, kwargs["values"])))))
@@ -460,8 +566,7 @@ def _ge_rule(table: str, expectation) -> tuple | None:
         return (table, "unique", tuple(expectation.column_list), None)
     if kind == "ExpectColumnValuesToBeBetween" and not (
             expectation.strict_min or expectation.strict_max):
-        bounds = tuple(None if v is None else float(v)
-                       for v in (expectation.min_value, expectation.max_value))
+        bounds = tuple(_number(v) for v in (expectation.min_value, expectation.max_value))
         return (table, "between", expectation.column, bounds)
     if kind == "ExpectColumnValuesToBeInSet":
         return (table, "in_set", expectation.column,

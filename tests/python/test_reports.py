@@ -208,7 +208,8 @@ def _xss_build(store_build, tmp_path: Path) -> Path:
         "where anchor_family = (select min(anchor_family) from marts.fct_addon_lift)",
         f"update marts.fct_attach_rates set anchor_family = '{quoted}' "
         "where anchor_family = (select min(anchor_family) from marts.fct_attach_rates)",
-        f"update marts.fct_association_rules set consequent = '{quoted}'",
+        f"update marts.fct_association_rules set consequent_name = '{quoted}', "
+        f"rule_label = '{quoted}'",
         f"update marts.fct_customer_rfm set rfm_segment = '{quoted}' "
         "where rfm_segment = (select min(rfm_segment) from marts.fct_customer_rfm)",
         f"update ml.ml_customer_segments set segment_name = '{quoted}'",
@@ -265,6 +266,18 @@ def test_injected_script_never_runs_in_a_browser(chromium, store_build, tmp_path
     # the name reached the page as text: in the table cells and plotly's axis labels
     assert XSS_HTML in doms["basket"]
     assert "alert(1)" in doms["cross_sell"].split('id="lift-heatmap-chart"')[1]
+
+
+def test_the_index_links_to_the_data_docs_when_the_gate_wrote_them(store_build, tmp_path):
+    out = tmp_path / "out"
+    render_reports(store_build["db"], out)
+    assert "data_docs" not in (out / "index.html").read_text(encoding="utf-8")
+    docs = out / "data_docs" / "index.html"
+    docs.parent.mkdir()
+    docs.write_text("<html></html>", encoding="utf-8")
+    render_reports(store_build["db"], out)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert '<a href="data_docs/index.html">Great Expectations Data Docs</a>' in index
 
 
 def test_each_page_is_a_dbt_exposure_on_the_tables_it_reads(store_build):

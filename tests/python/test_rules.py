@@ -369,8 +369,8 @@ def _assert_empty(pairs, **kwargs):
     }
     dtypes = rules.dtypes.astype(str).to_dict()
     assert dtypes["antecedent"] == "object"
-    assert all(dtypes[c] == "int64" for c in RULE_COLUMNS[2:7])
-    assert all(dtypes[c] == "float64" for c in RULE_COLUMNS[7:])
+    assert all(dtypes[c] == "int64" for c in [*RULE_COLUMNS[2:7], "consequent_rank"])
+    assert all(dtypes[c] == "float64" for c in RULE_COLUMNS[7:-1])
 
 
 def test_empty_input():
@@ -559,3 +559,245 @@ def test_rules_from_itemsets_edge_cases(planted):
     assert empty.num_rows == 0 and empty.schema.equals(want.schema)
     with pytest.raises(KeyError, match="itemset"):
         rules_from_itemsets(itemsets.drop_columns("itemset"), min_confidence=0.1)
+
+
+# --------------------------------------------------------------------------- #
+# pruning: a set a person can read (RulePruning)
+
+
+# fmt: off
+# 22 baskets. b comes with a; e is noise beside a; f, with a, makes b certain.
+PRUNING_BASKETS = pd.DataFrame(
+    [(f"r{i:02d}", item) for i, items in enumerate(
+        [("a", "b")] * 6 + [("a",)] * 2 + [("a", "b", "e")] * 3 + [("a", "e")]
+        + [("a", "b", "f")] * 2 + [("e",)] * 2 + [("f",)] * 2 + [("c",)] * 4
+    ) for item in items],
+    columns=["basket_id", "item"],
+)
+# fmt: on
+
+
+def _kept(pruning, **kwargs) -> dict:
+    from xsell.ml.rules import mine_rules
+
+    rules = mine_rules(PRUNING_BASKETS, min_support=0.01, min_confidence=0.0, pruning=pruning,
+                       **kwargs)
+    return {("".join(r.antecedent), r.consequent): r.consequent_rank for r in rules.itertuples()}
+
+
+def test_pruning_keeps_exactly_the_rules_its_definition_says():
+    """Counts: a 14, b 11, e 6, f 4 of 22; ab 11, ae 4, af 2, be 3, bf 2, abe 3, abf 2.
+
+    lift = 1 exactly (not kept at min_lift 1): e → b (3/6 vs 11/22), f → b, b → e, b → f,
+    ab → e, ab → f. Lift below 1: f → a, a → f. Redundant at gain 0: ae → b (3/4 below
+    a → b 11/14), be → a and bf → a (1, as b → a), ab → e (3/11 below a → e 4/14),
+    ab → f (2/11 = b → f). Kept: a → b, b → a, a → e, e → a, and af → b, whose 1 is
+    3/14 above its best sub-rule a → b (f → b is 1/2).
+    """
+    from xsell.ml.rules import RulePruning
+
+    readable = RulePruning(min_lift=1, min_count=1, min_confidence_gain=0, top_n_per_consequent=0)
+    assert _kept(readable) == {
+        ("a", "b"): 2, ("b", "a"): 1, ("a", "e"): 1, ("e", "a"): 2, ("af", "b"): 1,
+    }
+    # the gain must be strictly above the margin: 3/14 is not above 3/14 (decided on
+    # integers: 2·14 − 11·2 = 6 receipts² against 3/14 · 2 · 14 = 6.000000000000001)
+    assert ("af", "b") in _kept(RulePruning(1, 1, 0.2, 0))
+    assert ("af", "b") not in _kept(RulePruning(1, 1, 3 / 14, 0))
+    assert ("af", "b") not in _kept(RulePruning(1, 1, 0.25, 0))
+    # a negative margin lets a shorter rule win by that much: ae → b is 0.0357 below a → b
+    assert ("ae", "b") in _kept(RulePruning(1, 1, -0.04, 0))
+    assert ("ae", "b") not in _kept(RulePruning(1, 1, -0.03, 0))
+    # a minimum count of 3 receipts drops af → b (2)
+    assert _kept(RulePruning(1, 3, 0, 0)).keys() == {("a", "b"), ("b", "a"), ("a", "e"),
+                                                       ("e", "a")}
+    # lift above 1.5: a → b and b → a (11/7 = 1.571), af → b (2); not a → e, e → a (1.048)
+    assert _kept(RulePruning(1.5, 1, 0, 0)).keys() == {("a", "b"), ("b", "a"), ("af", "b")}
+    # the best rule per consequent: af → b (1) over a → b (11/14); b → a over e → a
+    assert _kept(RulePruning(1, 1, 0, 1)) == {("af", "b"): 1, ("b", "a"): 1, ("a", "e"): 1}
+
+
+def test_keep_all_is_the_unpruned_set_with_ranks():
+    from xsell.ml.rules import KEEP_ALL, RulePruning
+
+    every = _kept(KEEP_ALL)
+    assert len(every) == 16  # 5 pairs (ab ae af be bf) x 2 directions + 2 triples x 3
+    assert _kept(RulePruning()) == every
+    # ranks by confidence, then receipts: consequent b: af (1) > a (11/14) > ae (3/4) >
+    # e (1/2, 3 receipts) > f (1/2, 2 receipts); consequent a: b, be, bf all 1, by receipts
+    assert [k for k, _ in sorted(((k, r) for k, r in every.items() if k[1] == "b"),
+                                 key=lambda kr: kr[1])] == [
+        ("af", "b"), ("a", "b"), ("ae", "b"), ("e", "b"), ("f", "b")]
+    assert {k: r for k, r in every.items() if k[1] == "a"} == {
+        ("b", "a"): 1, ("be", "a"): 2, ("bf", "a"): 3, ("e", "a"): 4, ("f", "a"): 5}
+    # ties in confidence and receipts: shorter antecedent first, then antecedent items
+    tie = pd.DataFrame({"basket_id": [1, 1, 1, 2, 2, 2], "item": ["x", "y", "z"] * 2})
+    rules = mine_rules(tie, min_support=0.5, min_confidence=0.0)
+    z = rules[rules.consequent == "z"].sort_values("consequent_rank")
+    assert z["antecedent"].tolist() == [["x"], ["y"], ["x", "y"]]
+    assert z["consequent_rank"].tolist() == [1, 2, 3]
+
+
+def _reference_pruning(itemsets: dict, n: int, min_confidence: float, pruning) -> dict:
+    """The pruning definition written out directly: every rule of every frequent
+    itemset, every nonempty proper subset of its antecedent, exact fractions."""
+    from fractions import Fraction
+    from itertools import combinations
+
+    counts = {k: round(v * n) for k, v in itemsets.items()}
+    lift_min = Fraction(str(pruning.min_lift))
+    gain_min = Fraction(str(pruning.min_confidence_gain))
+    rules = {}
+    for itemset, c in counts.items():
+        for y in itemset:
+            x = itemset - {y}
+            if not x:
+                continue
+            a, b = counts[x], counts[frozenset([y])]
+            confidence = Fraction(c, a)
+            if confidence < Fraction(str(min_confidence)):
+                continue
+            if not (Fraction(c * n, a * b) > lift_min and c >= pruning.min_count):
+                continue
+            subs = [Fraction(counts[frozenset(s) | {y}], counts[frozenset(s)])
+                    for k in range(1, len(x)) for s in combinations(sorted(x), k)]
+            if pruning.min_confidence_gain > -1 and subs and not confidence - max(subs) > gain_min:
+                continue
+            rules[(tuple(sorted(x)), y)] = (confidence, c)
+    ranked = {}
+    for y in {key[1] for key in rules}:
+        mine = sorted((key for key in rules if key[1] == y),
+                      key=lambda k: (-rules[k][0], -rules[k][1], len(k[0]), k[0]))
+        for rank, key in enumerate(mine, start=1):
+            if not pruning.top_n_per_consequent or rank <= pruning.top_n_per_consequent:
+                ranked[key] = rank
+    return ranked
+
+
+@pytest.mark.parametrize(
+    ("min_lift", "min_count", "gain", "top_n"),
+    [(1, 1, 0, 0), (1, 40, 0.05, 0), (1.2, 1, 0.01, 3), (0, 1, -1, 2), (1, 1, 0.0, 1)],
+)
+def test_pruning_matches_its_definition_on_mlxtend_itemsets(planted, min_lift, min_count, gain,
+                                                            top_n):
+    """The pruned rules of the planted baskets equal the definition applied, with exact
+    fractions, to mlxtend's frequent itemsets (an independent miner)."""
+    from xsell.ml.rules import RulePruning
+
+    pruning = RulePruning(min_lift, min_count, gain, top_n)
+    min_support, min_confidence = 0.0123, 0.2137
+    n = planted["basket_id"].nunique()
+    itemsets, _ = _reference(planted, min_support, min_confidence, 10, "apriori")
+    want = _reference_pruning(itemsets, n, min_confidence, pruning)
+    rules = mine_rules(planted, min_support=min_support, min_confidence=min_confidence,
+                       pruning=pruning)
+    got = {(tuple(r.antecedent), r.consequent): r.consequent_rank for r in rules.itertuples()}
+    assert len(want) > 5
+    assert got == want
+    every = mine_rules(planted, min_support=min_support, min_confidence=min_confidence)
+    if (min_lift, min_count, gain, top_n) != (0, 1, -1, 2):
+        assert len(got) < len(every)
+    # a kept rule's metrics are those of the unpruned set
+    merged = rules.merge(every.assign(antecedent=every["antecedent"].map(tuple)),
+                         left_on=[rules["antecedent"].map(tuple), "consequent"],
+                         right_on=["antecedent", "consequent"], suffixes=("", "_all"))
+    assert len(merged) == len(rules)
+    for metric in ("support", "confidence", "lift", "leverage"):
+        assert (merged[metric] == merged[f"{metric}_all"]).all()
+
+
+def test_pruning_is_the_same_on_every_path(planted):
+    """mine_rules, rules_by_level and rules_from_itemsets prune the same rules, and the
+    counts of each step add up."""
+    from xsell.ml.rules import RulePruning, itemsets_by_level, rules_by_level, rules_from_itemsets
+
+    items = _two_levels(planted)
+    support = {"product": 0.0123, "category": 0.05}
+    pruning = RulePruning(1, 20, 0.02, 5)
+    mined = rules_by_level(items, min_support=support, min_confidence=0.1, pruning=pruning)
+    counts = {}
+    derived = rules_from_itemsets(itemsets_by_level(items, min_support=support),
+                                  min_confidence=0.1, pruning=pruning, counts=counts)
+    assert derived.equals(mined)
+    for level in ("category", "product"):
+        pairs = items.loc[items.item_level == level, ["basket_id", "item"]]
+        frame = rules_for_storage(mine_rules(pairs, min_support=support[level],
+                                             min_confidence=0.1, pruning=pruning))
+        part = mined.filter(pc.equal(mined["item_level"], level)).drop_columns("item_level")
+        assert part.equals(frame), level
+        steps = counts[level]
+        every = mine_rules(pairs, min_support=support[level], min_confidence=0.1)
+        assert steps.mined == len(every)
+        assert steps.mined >= steps.lift_and_count >= steps.not_redundant >= steps.kept
+        assert steps.kept == part.num_rows > 0
+        assert steps.lift_and_count == int(((every.lift > 1)
+                                            & (every.rule_basket_count >= 20)).sum())
+    assert "kept (best 5 per consequent)" in counts["product"].describe(pruning)
+
+
+def test_pruning_thresholds_are_checked():
+    from xsell.ml.rules import RulePruning
+
+    assert RulePruning("1", "20", "0.05", "10") == RulePruning(1.0, 20, 0.05, 10)
+    with pytest.raises(ValueError, match="min_lift"):
+        RulePruning(min_lift=-0.5)
+    with pytest.raises(ValueError, match="min_count"):
+        RulePruning(min_count=0)
+    with pytest.raises(ValueError, match="min_count"):
+        RulePruning(min_count=2.5)
+    with pytest.raises(ValueError, match="min_confidence_gain"):
+        RulePruning(min_confidence_gain=-1.5)
+    with pytest.raises(ValueError, match="top_n_per_consequent"):
+        RulePruning(top_n_per_consequent="many")
+
+
+# --------------------------------------------------------------------------- #
+# names
+
+
+def test_names_come_from_the_products_table():
+    import pyarrow as pa
+
+    from xsell.ml.rules import with_item_names
+
+    rules = pa.table({
+        "item_level": ["product", "product", "category"],
+        "antecedent": [["p1", "p2"], ["p3"], ["BEDS", "LAMPS"]],
+        "consequent": ["p4", "p1", "TEXTILES"],
+        "lift": [2.0, 1.5, 1.2],
+    })
+    products = pa.table({
+        "product_id": ["p1", "p2", "p3", "p4", "p9"],
+        "product_name": ["Mug", "Tea towel", None, "Mug", "TEXTILES"],  # p1, p4 share a name
+    })
+    named = with_item_names(rules, products)
+    assert named.column_names == ["item_level", "antecedent", "antecedent_names", "consequent",
+                                  "consequent_name", "rule_label", "lift"]
+    assert named["antecedent_names"].to_pylist() == [["Mug", "Tea towel"], [None],
+                                                     ["BEDS", "LAMPS"]]
+    assert named["consequent_name"].to_pylist() == ["Mug", "Mug", "TEXTILES"]
+    assert named["rule_label"].to_pylist() == [
+        "Mug (p1) + Tea towel → Mug (p4)",  # a shared name carries its id
+        "p3 → Mug (p1)",  # no name: the id
+        "BEDS + LAMPS → TEXTILES",  # categories name themselves, never a product's name
+    ]
+    # a slice (as Arrow hands out chunks) keeps each rule's own items
+    assert with_item_names(rules.slice(1), products)["antecedent_names"].to_pylist() == [
+        [None], ["BEDS", "LAMPS"]]
+    empty = with_item_names(rules.slice(0, 0), products)
+    assert empty.num_rows == 0 and "rule_label" in empty.column_names
+    with pytest.raises(ValueError, match="more than one row"):
+        with_item_names(rules, pa.concat_tables([products, products]))
+
+
+def test_truncated_levels_are_named():
+    import pyarrow as pa
+
+    from xsell.ml.rules import levels_at_max_length
+
+    itemsets = pa.table({"item_level": ["product", "product", "category"],
+                         "itemset_length": [1, 3, 2]})
+    assert levels_at_max_length(itemsets, 3) == ["product"]
+    assert levels_at_max_length(itemsets, "2") == ["category", "product"]
+    assert levels_at_max_length(itemsets, 4) == []
+    assert levels_at_max_length(itemsets.slice(0, 0), 2) == []

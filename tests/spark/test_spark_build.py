@@ -58,6 +58,11 @@ MARTS = {
     "fct_revenue_at_risk": ["rfm_segment"],
     "dim_customers": ["customer_id"],
     "fct_analysis_coverage": ["analysis", "store_id"],
+    "fct_sales_lines": ["store_id", "receipt_id", "line_number"],
+    "fct_receipts": ["store_id", "receipt_id"],
+    "dim_products": ["product_id"],
+    "dim_stores": ["store_id"],
+    "dim_dates": ["date_day"],
 }
 
 # DuckDB type -> Spark type of the same contract data_type.

@@ -31,6 +31,7 @@ class ImportSummary:
     sha256: str
     seconds: float
     metadata: dict[str, Any] = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """A few lines for the command line."""
@@ -40,6 +41,7 @@ class ImportSummary:
             f"rows: {counts}",
         ]
         lines += [f"- {note}" for note in self.notes]
+        lines += [f"warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -70,8 +72,12 @@ def write_raw_tables(
     started: float,
     metadata: dict[str, Any],
     notes: list[str],
+    warnings: list[str] | None = None,
 ) -> ImportSummary:
     """Write every contract table (absent ones empty) and ``_import.json``; return a summary.
+
+    ``notes`` say what the importer did; ``warnings`` what a person should look at
+    (both are printed by ``xsell import`` and kept in ``_import.json``).
 
     Refuses to write into a folder holding ``<table>.csv`` for a contract table:
     the dbt sources would see two candidate files for one table.
@@ -113,10 +119,14 @@ def write_raw_tables(
         "row_counts": row_counts,
         "tables": {name: f"{name}.parquet" for name in RAW_TABLES},
         "notes": notes,
+        "warnings": list(warnings or []),
     }
     _write_atomic(
         out_dir / METADATA_FILE,
-        lambda tmp: tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n"),
+        # default=str: a mapping's YAML may hold dates (a constant sold_at)
+        lambda tmp: tmp.write_text(
+            json.dumps(content, indent=2, ensure_ascii=False, default=str) + "\n"
+        ),
     )
     return ImportSummary(
         out_dir=out_dir,
@@ -126,4 +136,5 @@ def write_raw_tables(
         sha256=sha256,
         seconds=seconds,
         metadata=content,
+        warnings=list(warnings or []),
     )

@@ -24,12 +24,15 @@ Decisions (each one visible in ``_import.json``):
   other UCI exports is recognised too; in XLSX an Excel datetime).
 - product_id = StockCode as written. Codes are case-sensitive in the data
   (4,070 codes, 3,958 ignoring case: "85049a" is not "85049A"), so no folding.
-- Text is trimmed at both ends (product names, identifiers); inner spaces,
-  commas inside quoted descriptions and "£" are kept as they are.
+- Text is trimmed at both ends (product names, identifiers; a warning counts
+  them); inner spaces, commas inside quoted descriptions and "£" are kept.
 - Non-product codes (postage, carriage, fees, manual adjustments, discounts,
   bad debt, commissions, samples, gift vouchers) are products with
-  ``is_merchandise = false`` and category NON_MERCHANDISE, see
-  ``NON_MERCHANDISE_CODES``. Their lines stay in transactions.
+  ``is_merchandise = false`` and category NON_MERCHANDISE: ``NON_MERCHANDISE_PATTERNS``
+  (ids and glob patterns, matched case-insensitively against code and name, as a
+  mapping's ``non_merchandise``). Their lines stay in transactions. Products whose
+  name holds a fee word are warned about unless listed there or in
+  ``REVIEWED_MERCHANDISE`` (the carriage lantern and carriage clock are goods).
 - campaign_id is null: the file has no promotion data.
 - Nothing is dropped: zero and negative prices, null customers and null
   descriptions go through to staging.
@@ -62,9 +65,18 @@ from xsell.importers._base import (
     text_expr,
     timestamp_expr,
 )
-from xsell.importers._products import derive_products
+from xsell.importers._products import SizeRule, derive_products
+from xsell.importers._review import (
+    ProductPatterns,
+    anchor_warning,
+    fee_candidates,
+    fee_warning,
+    trim_warning,
+    trimmed_text,
+)
 from xsell.importers._write import ImportSummary, write_raw_tables
-from xsell.importers.categories import NON_MERCHANDISE, categorize
+from xsell.importers.categories import NON_MERCHANDISE as NON_MERCHANDISE_CATEGORY
+from xsell.importers.categories import categorize
 
 # Canonical column -> accepted spellings, compared lower-case without spaces/underscores.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -78,14 +90,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "Country": ("country",),
 }
 
-# Stock codes that are not goods, found by inspecting the UCI file (compared upper-case).
-NON_MERCHANDISE_CODES: dict[str, str] = {
+# Products that are not goods, found by inspecting the UCI file: ids or glob patterns,
+# matched case-insensitively against the stock code and the product's name (the same
+# mechanism as a mapping's `non_merchandise`, see xsell.importers._review).
+NON_MERCHANDISE_PATTERNS: dict[str, str] = {
     "POST": "postage",
     "DOT": "dotcom postage",
     "C2": "carriage",
     "23444": "next day carriage",
     "23574": "packing charge",
-    "M": "manual adjustment",
+    "M": "manual adjustment (M and m)",
     "D": "discount",
     "S": "samples",
     "B": "adjust bad debt",
@@ -94,8 +108,17 @@ NON_MERCHANDISE_CODES: dict[str, str] = {
     "CRUK": "CRUK commission",
     "PADS": "pads to match all cushions (price 0.001 placeholder)",
     "23702": "high resolution image (a licence, not goods)",
+    "23595": "stock adjustment (two zero-price lines, 'adjustment' and 're-adjustment')",
+    "gift_*_*": "gift vouchers (gift_0001_20 = a £20 voucher)",
+    "*gift voucher*": "gift vouchers under an ordinary stock code (22016 = £100)",
 }
-GIFT_VOUCHER = re.compile(r"^gift_\d+_\d+$", re.IGNORECASE)  # gift_0001_20 = £20 voucher
+# Products whose name holds a fee word (see _review.FEE_WORDS) but that are goods.
+REVIEWED_MERCHANDISE: dict[str, str] = {
+    "23099": "FRENCH CARRIAGE LANTERN",
+    "85168B": "BLACK BAROQUE CARRIAGE CLOCK",
+}
+NON_MERCHANDISE = ProductPatterns(tuple(NON_MERCHANDISE_PATTERNS))
+MERCHANDISE = ProductPatterns(tuple(REVIEWED_MERCHANDISE))
 
 # InvoiceDate formats tried in order; the first under which every value parses wins.
 TIMESTAMP_FORMATS: tuple[tuple[str | None, str], ...] = (
@@ -104,14 +127,14 @@ TIMESTAMP_FORMATS: tuple[tuple[str | None, str], ...] = (
 )
 
 
-def is_merchandise(stock_code: str) -> bool:
-    return stock_code.upper() not in NON_MERCHANDISE_CODES and not GIFT_VOUCHER.match(stock_code)
+def is_merchandise(stock_code: str, name: str | None = None) -> bool:
+    return NON_MERCHANDISE.match(stock_code, name) is None
 
 
-def classify(stock_code: str, name: str | None) -> tuple[bool, str]:
-    if not is_merchandise(stock_code):
-        return False, NON_MERCHANDISE
-    return True, categorize(name)
+def classify(stock_code: str, name: str | None) -> tuple[bool, str, bool]:
+    if not is_merchandise(stock_code, name):
+        return False, NON_MERCHANDISE_CATEGORY, False
+    return True, categorize(name), False
 
 
 def _key(name: str) -> str:
@@ -206,18 +229,50 @@ def import_online_retail(
                     as line_number,
                 cast(null as varchar) as line_category,
                 cast(null as varchar) as line_size_class,
-                cast(null as double) as line_unit_cost
+                cast(null as double) as line_unit_cost,
+                cast(null as double) as line_cost
             from typed
             order by src_row
         """)
+        trimmed = trimmed_text(
+            con,
+            {"receipt_id": c["InvoiceNo"], "product_id": c["StockCode"],
+             "product_name": c["Description"], "customer_id": c["CustomerID"],
+             "store_id": c["Country"]},
+            types,
+        )
         products = derive_products(
-            con, classify=classify, large_price_quantile=large_price_quantile
+            con, classify=classify, size_rule=SizeRule("price", large_price_quantile)
         )
         transactions = con.sql("select * from tx order by src_row").to_arrow_table()
         notes += _notes(con, c, date_format, products, large_price_quantile)
         n_stores = con.execute("select count(distinct store_id) from tx").fetchall()[0][0]
     finally:
         con.close()
+
+    candidates = fee_candidates(products.table, products.lines_by_product, MERCHANDISE)
+    warnings = [
+        w for w in (
+            fee_warning(
+                candidates,
+                "They stay merchandise: this importer knows the fees of the UCI file only "
+                "(NON_MERCHANDISE_PATTERNS); for another file use `xsell import csv` with "
+                "`non_merchandise:` in the mapping.",
+            ),
+            anchor_warning(
+                products.n_merchandise, products.n_large,
+                "Choose another --large-price-quantile.",
+            ),
+            trim_warning(trimmed),
+        )
+        if w
+    ]
+    non_merch_ids = [
+        pid for pid, merch in zip(products.table.column("product_id").to_pylist(),
+                                  products.table.column("is_merchandise").to_pylist(),
+                                  strict=True)
+        if not merch
+    ]
 
     return write_raw_tables(
         out_dir,
@@ -226,6 +281,7 @@ def import_online_retail(
         sha256=sha256_of(path),
         started=started,
         notes=notes,
+        warnings=warnings,
         metadata={
             "importer": "online_retail",
             "source": {"format": fmt, "columns": c, "timestamp_format": date_format},
@@ -235,7 +291,13 @@ def import_online_retail(
                 "store_id": "Country (one store per country)",
                 "n_stores": n_stores,
             },
-            "non_merchandise_codes": NON_MERCHANDISE_CODES,
+            "non_merchandise": {
+                "patterns": NON_MERCHANDISE_PATTERNS,
+                "reviewed_as_merchandise": REVIEWED_MERCHANDISE,
+                "products": non_merch_ids,
+                "candidates": candidates,
+            },
+            "trimmed": [t.__dict__ for t in trimmed],
             "product_categories": products.categories,
         },
     )

@@ -23,6 +23,28 @@ receipt_id × category, read from DuckDB. Semantics are the textbook ones:
   infinity portably, so :func:`rules_for_storage` turns it into NULL: the mart
   ``fct_association_rules`` stores NULL conviction for confidence-1 rules.
 
+Pruning (:class:`RulePruning`, off unless asked for): the full set above is exact
+but, on real baskets, mostly near-copies of the same long itemsets near the minimum
+support. A pruned set keeps a rule ``X → y`` only when all of these hold:
+
+- ``lift > min_lift`` (decided on integers: ``count(Z)·n > min_lift·count(X)·count(y)``);
+- ``rule_basket_count ≥ min_count``;
+- it is not redundant: for every nonempty proper subset ``X'`` of ``X``,
+  ``confidence(X → y) − confidence(X' → y) > min_confidence_gain``. The sub-rules
+  ``X' → y`` are all of them, kept or not (their itemsets are frequent by downward
+  closure); the empty antecedent is not one of them (``min_lift`` covers it). With
+  ``min_confidence_gain = 0`` a longer antecedent must predict ``y`` strictly better
+  than every shorter one inside it (the textbook "minimum improvement" of Bayardo,
+  Agrawal and Gunopulos, 1999); decided on integers (cross-multiplied counts).
+- its ``consequent_rank`` is at most ``top_n_per_consequent``: among the rules with
+  the same consequent that pass the tests above, ranked by confidence (for one
+  consequent the same order as lift), then rule_basket_count (higher first), then
+  shorter antecedent, then antecedent items.
+
+Every rule set carries ``consequent_rank`` (1 = the best rule for its consequent by
+that order), pruned or not. The defaults of :class:`RulePruning` (:data:`KEEP_ALL`)
+keep every rule: the unpruned set is one setting away.
+
 Algorithm: Eclat on vertical bitsets. Only frequent single items take part,
 ranked by ascending basket count. For each item ``i`` the baskets containing
 it are projected out of a CSR basket × item matrix; the pair counts with the
@@ -45,6 +67,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -53,15 +76,20 @@ import pyarrow.compute as pc
 
 __all__ = [
     "ITEMSET_COLUMNS",
+    "KEEP_ALL",
     "RULE_COLUMNS",
+    "RulePruning",
+    "PruningCounts",
     "frequent_itemsets",
     "itemsets_by_level",
     "itemsets_for_storage",
+    "levels_at_max_length",
     "min_basket_count",
     "mine_rules",
     "rules_by_level",
     "rules_from_itemsets",
     "rules_for_storage",
+    "with_item_names",
 ]
 
 ITEMSET_COLUMNS = ["itemset", "itemset_length", "basket_count", "support", "n_baskets"]
@@ -80,6 +108,7 @@ RULE_COLUMNS = [
     "conviction",
     "antecedent_support",
     "consequent_support",
+    "consequent_rank",
 ]
 
 # Relative tolerance when turning a fractional threshold into an integer count:
@@ -91,6 +120,76 @@ _REL_TOL = 1e-9
 _PAIR_BLOCK_WORDS = 1 << 17
 # Projected bitsets are built through a bool matrix up to this many cells.
 _DENSE_BYTES = 1 << 24
+
+
+def _number(name: str, value, *, low: float, high: float | None = None,
+            integer: bool = False) -> float:
+    """``value`` as a float in [low, high] (a whole number if ``integer``); numeric
+    strings (dbt vars) accepted."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    ok = number >= low and (high is None or number <= high)
+    if not ok or (integer and not (math.isfinite(number) and number == int(number))):
+        kind = "a whole number" if integer else "a number"
+        bound = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class RulePruning:
+    """Which rules to keep beyond min_confidence (module docstring, "Pruning").
+
+    The defaults keep every rule: ``min_lift`` 0 (lift > 0 holds for every rule of a
+    frequent itemset), ``min_count`` 1, ``min_confidence_gain`` -1 (a confidence gain
+    is always above -1, so no rule is redundant) and ``top_n_per_consequent`` 0 (no
+    limit). Values may be numeric strings (dbt vars arrive so).
+    """
+
+    min_lift: float = 0.0
+    min_count: int = 1
+    min_confidence_gain: float = -1.0
+    top_n_per_consequent: int = 0
+
+    def __post_init__(self):
+        lift = _number("min_lift", self.min_lift, low=0.0)
+        count = _number("min_count", self.min_count, low=1.0, integer=True)
+        gain = _number("min_confidence_gain", self.min_confidence_gain, low=-1.0, high=1.0)
+        top = _number("top_n_per_consequent", self.top_n_per_consequent, low=0.0, integer=True)
+        object.__setattr__(self, "min_lift", lift)
+        object.__setattr__(self, "min_count", int(count))
+        object.__setattr__(self, "min_confidence_gain", gain)
+        object.__setattr__(self, "top_n_per_consequent", int(top))
+
+    @property
+    def checks_gain(self) -> bool:
+        # confidence(X -> y) - confidence(X' -> y) > -1 always: confidence(X -> y) > 0
+        return self.min_confidence_gain > -1.0
+
+
+KEEP_ALL = RulePruning()
+
+
+@dataclass(frozen=True)
+class PruningCounts:
+    """Rules of one item level after each step of the pruning, in order."""
+
+    mined: int  # confidence >= min_confidence: the unpruned rule set
+    lift_and_count: int  # ... and lift > min_lift and rule_basket_count >= min_count
+    not_redundant: int  # ... and confidence gain > min_confidence_gain over every sub-rule
+    kept: int  # ... and consequent_rank <= top_n_per_consequent
+
+    def describe(self, pruning: RulePruning) -> str:
+        top = pruning.top_n_per_consequent
+        return (
+            f"{self.mined:,} rules; {self.lift_and_count:,} with lift > {pruning.min_lift:g} "
+            f"and at least {pruning.min_count:,} receipts; {self.not_redundant:,} of them "
+            f"not redundant (confidence gain > {pruning.min_confidence_gain:g} over every "
+            f"sub-rule); {self.kept:,} kept "
+            + (f"(best {top} per consequent)" if top else "(no limit per consequent)")
+        )
 
 
 def min_basket_count(min_support: float, n_baskets: int) -> int:
@@ -150,12 +249,14 @@ def mine_rules(
     max_len: int = 10,
     basket_col: str = "basket_id",
     item_col: str = "item",
+    pruning: RulePruning = KEEP_ALL,
 ) -> pd.DataFrame:
     """Single-consequent association rules ``antecedent → consequent``.
 
     The rules come from the frequent itemsets of :func:`frequent_itemsets`
     (same ``min_support`` and ``max_len``; a rule's itemset has at most
-    ``max_len`` items) and keep confidence ≥ ``min_confidence``. Ordered by
+    ``max_len`` items) and keep confidence ≥ ``min_confidence``, then what
+    ``pruning`` keeps (every rule by default). Ordered by
     (antecedent_length, antecedent, consequent). ``antecedent`` is a sorted
     Python list, ``consequent`` one item of the input item dtype.
     ``conviction`` is ``np.inf`` when confidence is 1: store the frame through
@@ -172,9 +273,10 @@ def mine_rules(
                 "rule_basket_count": c,
                 "antecedent_basket_count": a,
                 "consequent_basket_count": b,
+                "consequent_rank": rank,
             }
         )
-        for ante, con, c, a, b in _rule_levels(mined, min_confidence)
+        for ante, con, c, a, b, rank in _pruned_rules(mined, min_confidence, pruning)
     ]
     if not frames:
         return _empty_rules(mined.labels)
@@ -224,6 +326,7 @@ def rules_by_level(
     min_confidence: float,
     max_len: int = 10,
     level_col: str = "item_level",
+    pruning: RulePruning = KEEP_ALL,
 ) -> pa.Table:
     """Rules mined separately per level (e.g. product, category) of a
     (basket_id, item_level, item) frame, stacked with the level as first column.
@@ -235,7 +338,7 @@ def rules_by_level(
         items,
         level_col,
         lambda pairs, support: _rules_table(
-            _mine(pairs, "basket_id", "item", support, max_len), min_confidence
+            _mine(pairs, "basket_id", "item", support, max_len), min_confidence, pruning
         ),
         min_support,
     )
@@ -259,7 +362,12 @@ def itemsets_by_level(
 
 
 def rules_from_itemsets(
-    itemsets: pa.Table, *, min_confidence: float, level_col: str = "item_level"
+    itemsets: pa.Table,
+    *,
+    min_confidence: float,
+    level_col: str = "item_level",
+    pruning: RulePruning = KEEP_ALL,
+    counts: dict[str, PruningCounts] | None = None,
 ) -> pa.Table:
     """The rules of :func:`rules_by_level`, derived from its stored itemsets.
 
@@ -267,7 +375,9 @@ def rules_from_itemsets(
     ``fct_frequent_itemsets``): every frequent itemset per level, so every
     antecedent and consequent of a rule has its own row (downward closure).
     Mining once and deriving the rules from the itemsets gives exactly the rules
-    of mining the baskets again, at a fraction of the cost.
+    of mining the baskets again, at a fraction of the cost. ``pruning`` keeps
+    every rule by default; ``counts``, when given, receives per level how many
+    rules each pruning step left.
     """
     min_confidence = _check_fraction("min_confidence", min_confidence, allow_zero=True)
     missing = [c for c in (level_col, *ITEMSET_COLUMNS) if c not in itemsets.column_names]
@@ -277,13 +387,99 @@ def rules_from_itemsets(
     tables = []
     for level in sorted(pc.unique(levels.drop_null()).to_pylist()):
         part = itemsets.filter(pc.equal(levels, level))
-        table = _rules_table(_mined_from_itemsets(part, level), min_confidence)
+        steps = [] if counts is not None else None
+        table = _rules_table(_mined_from_itemsets(part, level), min_confidence, pruning,
+                             steps=steps)
+        if counts is not None:
+            counts[level] = steps[0]
         tables.append(table.add_column(0, level_col, pa.array([level] * len(table), pa.string())))
     if not tables:
         item_type = itemsets.schema.field("itemset").type.value_type
-        empty = _rules_table(_Mined(0, pd.Index([]), np.zeros(0, np.int64), {}), 0.0, item_type)
+        empty = _rules_table(_Mined(0, pd.Index([]), np.zeros(0, np.int64), {}), 0.0,
+                             item_type=item_type)
         return empty.add_column(0, level_col, pa.array([], type=pa.string()))
     return pa.concat_tables(tables)
+
+
+def levels_at_max_length(
+    itemsets: pa.Table, max_len, *, level_col: str = "item_level"
+) -> list[str]:
+    """The item levels whose longest frequent itemset has ``max_len`` items (or more):
+    the miner stopped there, so longer frequent itemsets, and the rules with longer
+    antecedents they would give, may exist but were not mined."""
+    max_len = _check_max_len(max_len)
+    if itemsets.num_rows == 0:
+        return []
+    longest = itemsets.group_by(level_col).aggregate([("itemset_length", "max")])
+    return sorted(
+        level
+        for level, length in zip(longest[level_col].to_pylist(),
+                                 longest["itemset_length_max"].to_pylist(), strict=True)
+        if level is not None and length is not None and length >= max_len
+    )
+
+
+def with_item_names(
+    rules: pa.Table,
+    products: pa.Table,
+    *,
+    level_col: str = "item_level",
+    product_level: str = "product",
+) -> pa.Table:
+    """The rules with names beside the ids, for people and BI tools.
+
+    ``products`` has ``product_id`` and ``product_name`` (int_products_classified).
+    At ``product_level`` an item's name is its product's name, NULL when the product
+    has none (or is not in ``products``); at every other level (categories) the item
+    is its own name. Adds ``antecedent_names`` (a list in the order of ``antecedent``),
+    ``consequent_name`` and ``rule_label`` ("name + name → name"; an item without a
+    name is shown by its id, a name that several products share as "name (id)"),
+    placed after ``consequent``.
+    """
+    missing = [c for c in ("product_id", "product_name") if c not in products.column_names]
+    if missing:
+        raise KeyError(f"products has no column(s) {missing}; columns are {products.column_names}")
+    ids = pc.cast(products.column("product_id"), pa.string()).combine_chunks()
+    names = pc.cast(products.column("product_name"), pa.string()).combine_chunks()
+    if len(pc.unique(ids.drop_null())) != len(ids.drop_null()):
+        raise ValueError("products has more than one row for a product_id")
+
+    antecedent = rules.column("antecedent").combine_chunks()
+    offsets = pc.subtract(antecedent.offsets, antecedent.offsets[0])  # a slice starts at 0
+    flat_items = pc.cast(antecedent.flatten(), pa.string())
+    flat_levels = pc.list_parent_indices(antecedent)
+    is_product = pc.equal(rules.column(level_col), product_level).combine_chunks()
+
+    # the label of a product whose name another product shares carries its id
+    name_counts = pc.value_counts(names.drop_null())
+    shared = name_counts.field("values").filter(pc.greater(name_counts.field("counts"), 1))
+    tagged = pc.if_else(
+        pc.is_in(names, value_set=shared),
+        pc.binary_join_element_wise(names, pc.binary_join_element_wise("(", ids, ")", ""), " "),
+        names,
+    )
+
+    def named(items: pa.Array, product_rows: pa.Array, by: pa.Array) -> pa.Array:
+        looked_up = pc.take(by, pc.index_in(items, value_set=ids))
+        return pc.if_else(product_rows, looked_up, items)
+
+    flat_products = pc.take(is_product, flat_levels)
+    flat_names = named(flat_items, flat_products, names)
+    antecedent_names = pa.ListArray.from_arrays(offsets, flat_names)
+    consequent = pc.cast(rules.column("consequent"), pa.string()).combine_chunks()
+    consequent_name = named(consequent, is_product, names)
+
+    shown = pc.coalesce(named(flat_items, flat_products, tagged), flat_items)
+    label = pc.binary_join_element_wise(
+        pc.binary_join(pa.ListArray.from_arrays(offsets, shown), " + "),
+        pc.coalesce(named(consequent, is_product, tagged), consequent),
+        " → ",
+    )
+    out = rules.add_column(rules.column_names.index("antecedent") + 1, "antecedent_names",
+                           antecedent_names)
+    at = out.column_names.index("consequent") + 1
+    out = out.add_column(at, "consequent_name", consequent_name)
+    return out.add_column(at + 1, "rule_label", label)
 
 
 def _by_level(items: pd.DataFrame, level_col: str, mine, min_support) -> pa.Table:
@@ -316,6 +512,7 @@ _INT_COLUMNS = [
     "antecedent_basket_count",
     "consequent_basket_count",
     "n_baskets",
+    "consequent_rank",
 ]
 _ARROW_TYPES = {
     **{c: pa.int64() for c in _INT_COLUMNS},
@@ -500,34 +697,149 @@ class _EclatRun:
         return out
 
 
-def _rule_levels(mined: _Mined, min_confidence: float):
-    """Per itemset length ≥ 2, the kept rules as code arrays, ordered by
-    (antecedent, consequent): antecedent rows (m, length-1), consequent codes, and
-    the basket counts of X∪y, X and y."""
+def _above(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``lhs > rhs`` for integer ``lhs`` and a float ``rhs`` that stands for an exact
+    product: ``rhs`` within a relative 1e-9 of an integer is taken as that integer
+    (``0.1 × 70`` is ``7.000000000000001``), and the comparison is made on integers
+    (``lhs > floor(rhs)``). Exact while a product of two basket counts is below 2**53
+    (fewer than 9e7 baskets), the range in which ``rhs`` itself is exact."""
+    rhs = np.asarray(rhs, dtype=np.float64)
+    nearest = np.round(rhs)
+    snapped = np.where(np.abs(rhs - nearest) <= _REL_TOL * np.maximum(1.0, np.abs(rhs)),
+                       nearest, rhs)
+    return lhs > np.floor(snapped).astype(np.int64)
+
+
+def _rule_levels(mined: _Mined, min_confidence: float, pruning: RulePruning = KEEP_ALL):
+    """Per itemset length ≥ 2, the rules as code arrays, ordered by (antecedent,
+    consequent): antecedent rows (m, length-1), consequent codes, the basket counts
+    of X∪y, X and y, and which of them pass pruning's per-rule tests: lift and count,
+    and confidence gain (the top N per consequent needs every level and is applied by
+    :func:`_pruned_rules`). Only rules with confidence ≥ min_confidence are returned.
+
+    For the confidence gain, ``best[(Z, p)]`` holds, for the itemset Z with the
+    consequent at position p, the highest confidence (as counts c / a) of the rules
+    ``X' → Z[p]`` over every nonempty ``X' ⊆ Z \\ {Z[p]}``: the rule itself or the best of
+    its immediate sub-itemsets, one level down. A rule's best sub-rule is the best of
+    its immediate sub-itemsets.
+    """
     item_counts = mined.item_counts
+    n = np.int64(mined.n_baskets)
+    best = None  # (best_c, best_a) of the previous length, shape (m, length)
     for length in sorted(mined.levels):
         if length < 2:
             continue
         rows, counts = mined.levels[length]
+        m = len(rows)
         lookup = _KeyIndex(*mined.levels[length - 1]) if length > 2 else None
-        antes, cons, c_rule, c_ante = [], [], [], []
+        # antecedent count of the rule whose consequent sits at position p (column p)
+        a = np.empty((m, length), dtype=np.int64)
+        sub_c = np.zeros((m, length), dtype=np.int64)
+        sub_a = np.ones((m, length), dtype=np.int64)
+        for j in range(length):
+            ante = np.delete(rows, j, axis=1)
+            if lookup is None:
+                a[:, j] = item_counts[ante[:, 0]]
+                continue
+            at = lookup.positions_of(ante)
+            a[:, j] = lookup.counts[at]
+            if pruning.checks_gain:
+                # rows minus item j is an immediate sub-itemset of the rules with any
+                # other consequent p; there the consequent sits at q
+                for p in range(length):
+                    if p != j:
+                        q = p if p < j else p - 1
+                        _keep_higher(sub_c[:, p], sub_a[:, p], best[0][at, q], best[1][at, q])
+        c = np.broadcast_to(counts[:, None], (m, length))
+        if pruning.checks_gain:
+            best = (c.copy(), a.copy())
+            if length > 2:
+                _keep_higher(best[0], best[1], sub_c, sub_a)
+        keep_conf = c >= _ceil_tol(min_confidence * a)
+        b = item_counts[rows]
+        lift_and_count = (c >= pruning.min_count) & _above(c * n, pruning.min_lift * (a * b))
+        if pruning.checks_gain and length > 2:
+            # c/a - sub_c/sub_a > gain, cross-multiplied (a, sub_a > 0)
+            gains = _above(c * sub_a - sub_c * a, pruning.min_confidence_gain * (a * sub_a))
+        else:
+            gains = np.ones((m, length), dtype=bool)
+        antes, cons, c_rule, c_ante, ok_basic, ok_gain = [], [], [], [], [], []
         for p in range(length):
-            ante = np.delete(rows, p, axis=1)
-            a = item_counts[ante[:, 0]] if lookup is None else lookup.counts_of(ante)
-            keep = counts >= _ceil_tol(min_confidence * a)
-            antes.append(ante[keep])
+            keep = keep_conf[:, p]
+            antes.append(np.delete(rows[keep], p, axis=1))
             cons.append(rows[keep, p])
             c_rule.append(counts[keep])
-            c_ante.append(a[keep])
+            c_ante.append(a[keep, p])
+            ok_basic.append(lift_and_count[keep, p])
+            ok_gain.append(gains[keep, p])
         ante = np.concatenate(antes)
         if len(ante) == 0:
             continue
         con = np.concatenate(cons)
         order = np.lexsort((con, *ante.T[::-1]))
         ante, con = ante[order], con[order]
-        c = np.concatenate(c_rule)[order].astype(np.int64)
-        a = np.concatenate(c_ante)[order].astype(np.int64)
-        yield ante, con, c, a, item_counts[con].astype(np.int64)
+        c_out = np.concatenate(c_rule)[order].astype(np.int64)
+        a_out = np.concatenate(c_ante)[order].astype(np.int64)
+        b_out = item_counts[con].astype(np.int64)
+        yield (ante, con, c_out, a_out, b_out, np.concatenate(ok_basic)[order],
+               np.concatenate(ok_gain)[order])
+
+
+def _keep_higher(best_c, best_a, c, a) -> None:
+    """In place: (best_c, best_a) becomes (c, a) where c/a is the higher confidence."""
+    higher = c * best_a > best_c * a
+    best_c[higher] = c[higher]
+    best_a[higher] = a[higher]
+
+
+def _pruned_rules(mined: _Mined, min_confidence: float, pruning: RulePruning,
+                  steps: list | None = None):
+    """The rules of :func:`_rule_levels` that pruning keeps, with their
+    consequent_rank: (ante, con, c, a, b, rank) per antecedent length, in the same
+    order. ``steps``, when given, receives the :class:`PruningCounts`."""
+    parts = list(_rule_levels(mined, min_confidence, pruning))
+    mined_count = sum(len(part[1]) for part in parts)
+    lift_and_count = sum(int(part[5].sum()) for part in parts)
+    parts = [(ante, con, c, a, b, basic & gain) for ante, con, c, a, b, basic, gain in parts]
+    not_redundant = sum(int(part[5].sum()) for part in parts)
+    parts = [(ante[ok], con[ok], c[ok], a[ok], b[ok]) for ante, con, c, a, b, ok in parts]
+    parts = [part for part in parts if len(part[1])]
+    ranks = _consequent_ranks(parts)
+    top = pruning.top_n_per_consequent
+    out = []
+    for (ante, con, c, a, b), rank in zip(parts, ranks, strict=True):
+        keep = rank <= top if top else np.ones(len(rank), dtype=bool)
+        if keep.any():
+            out.append((ante[keep], con[keep], c[keep], a[keep], b[keep], rank[keep]))
+    if steps is not None:
+        steps.append(PruningCounts(mined_count, lift_and_count, not_redundant,
+                                   sum(len(part[1]) for part in out)))
+    return out
+
+
+def _consequent_ranks(parts) -> list[np.ndarray]:
+    """Rank (1 = best) of each rule among the rules of ``parts`` with its consequent:
+    by confidence (higher first), rule count (higher first), antecedent length, then
+    the order of ``parts`` (antecedent items). Confidence is compared as c / a in
+    float64, exact as long as antecedent counts stay below 2**26 receipts (two
+    different fractions with smaller denominators never round to the same double)."""
+    if not parts:
+        return []
+    sizes = [len(part[1]) for part in parts]
+    con = np.concatenate([part[1] for part in parts])
+    c = np.concatenate([part[2] for part in parts])
+    a = np.concatenate([part[3] for part in parts])
+    # stable sorts from the last key to the first: ties keep the order of parts, which
+    # come by antecedent length, then antecedent
+    order = np.argsort(-c, kind="stable")
+    order = order[np.argsort(-(c / a)[order], kind="stable")]
+    order = order[np.argsort(con[order], kind="stable")]
+    sorted_con = con[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_con[1:] != sorted_con[:-1])))
+    group_start = np.repeat(starts, np.diff(np.append(starts, len(order))))
+    rank = np.empty(len(con), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - group_start + 1
+    return np.split(rank, np.cumsum(sizes)[:-1])
 
 
 def _metrics(c: np.ndarray, a: np.ndarray, b: np.ndarray, n: int) -> dict[str, np.ndarray]:
@@ -563,16 +875,17 @@ def _list_array(rows_by_level: list[np.ndarray], labels: pa.Array) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def _rules_table(mined: _Mined, min_confidence: float, item_type=None) -> pa.Table:
+def _rules_table(mined: _Mined, min_confidence: float, pruning: RulePruning = KEEP_ALL, *,
+                 item_type=None, steps: list | None = None) -> pa.Table:
     """The rules of ``mined`` as the stored Arrow table (NULL for infinite conviction)."""
     labels = _label_array(mined.labels, item_type)
-    parts = list(_rule_levels(mined, min_confidence))
+    parts = _pruned_rules(mined, min_confidence, pruning, steps)
     if not parts:
         fields = [pa.field("antecedent", pa.list_(labels.type))]
         fields += [pa.field("consequent", labels.type)]
         fields += [pa.field(c, _ARROW_TYPES[c]) for c in RULE_COLUMNS[2:]]
         return pa.schema(fields).empty_table()
-    ante, con, c, a, b = (list(x) for x in zip(*parts, strict=True))
+    ante, con, c, a, b, rank = (list(x) for x in zip(*parts, strict=True))
     c, a, b = np.concatenate(c), np.concatenate(a), np.concatenate(b)
     metrics = _metrics(c, a, b, mined.n_baskets)
     conviction = metrics["conviction"]
@@ -591,6 +904,7 @@ def _rules_table(mined: _Mined, min_confidence: float, item_type=None) -> pa.Tab
     columns["conviction"] = pa.array(conviction, mask=np.isinf(conviction), type=pa.float64())
     for name in ("antecedent_support", "consequent_support"):
         columns[name] = pa.array(metrics[name], type=pa.float64())
+    columns["consequent_rank"] = pa.array(np.concatenate(rank), type=pa.int64())
     return pa.table(columns)
 
 
@@ -686,13 +1000,14 @@ class _KeyIndex:
         self.keys = keys[self.order]
         self.counts = counts
 
-    def counts_of(self, rows: np.ndarray) -> np.ndarray:
+    def positions_of(self, rows: np.ndarray) -> np.ndarray:
+        """Where each row sits among the rows the index was built from."""
         keys = _row_keys(rows)
         idx = np.searchsorted(self.keys, keys)
         idx = np.minimum(idx, len(self.keys) - 1)
         if not np.array_equal(self.keys[idx], keys):  # downward closure guarantees a hit
             raise AssertionError("antecedent itemset missing from the frequent itemsets")
-        return self.counts[self.order[idx]]
+        return self.order[idx]
 
 
 def _row_keys(rows: np.ndarray) -> np.ndarray:

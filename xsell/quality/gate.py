@@ -57,6 +57,9 @@ VALIDATED_SCHEMAS = ("staging", "marts", "ml")
 UNVALIDATED_NOTE_SCHEMAS = ("marts", "ml")  # published tables; staging holds base/quarantine too
 
 
+PYTHON_MODELS_OFF = "dbt Python models are off on this target (var python_models)"
+
+
 class QualityError(RuntimeError):
     """The validation could not run at all (no build file, broken gx/ folder, ...)."""
 
@@ -179,6 +182,12 @@ def validate(
         coverage = read_coverage(con)
     # tables empty because their analysis cannot run on this data: skipped, with why
     unavailable = coverage.table_reasons() if coverage is not None else {}
+    if coverage is not None and any(row.status == "not_built" for row in coverage):
+        # dbt Python models off (var python_models): the ml schema is not built at all
+        for definition in definitions:
+            table = _Job.table(definition)
+            if table and table.startswith("ml.") and table not in columns:
+                unavailable.setdefault(table, PYTHON_MODELS_OFF)
     for definition in definitions:
         _check_parameters(definition.suite, values, gx_dir)
     site = pages = None
@@ -221,9 +230,11 @@ def validate(
         if run.skipped_checks is not None:
             report.skipped_checks = run.skipped_checks
     suite_tables = {job.table(d) for d in definitions}
+    checked_tables = {t for check in CHECKS_BY_NAME.values() for t in check.tables}
     report.unvalidated_tables = sorted(
         t for t in columns
-        if t.split(".")[0] in UNVALIDATED_NOTE_SCHEMAS and t not in suite_tables
+        if t.split(".")[0] in UNVALIDATED_NOTE_SCHEMAS
+        and t not in suite_tables and t not in checked_tables
     )
 
     # the tables' own expectations first: a broken cross-table check often follows from them
@@ -845,16 +856,39 @@ def _docs_site(context, docs_dir: Path, definitions, keep_runs: int) -> tuple[ob
 
 def _render_pages(site, identifiers: set) -> None:
     """The pages of these validation results and suites, not the index (the first part of
-    SiteBuilder.build). A set: each section tests every stored key against it."""
+    SiteBuilder.build), rewritten to work offline (docs_offline). A set: each section
+    tests every stored key against it."""
     if identifiers:  # GE's section builders render every page when given none
         for section in site.site_section_builders.values():
             section.build(resource_identifiers=identifiers)
+        offline = _offline_site(site)
+        for identifier in identifiers:
+            offline.page(_page_path(site, identifier))
 
 
 def _render_index(site) -> None:
-    """The rest of SiteBuilder.build: static assets, then the index of every page."""
+    """The rest of SiteBuilder.build: static assets, then the index of every page, which
+    xsell renders from the links GE's index builder collects, for offline reading; pages
+    rendered before (by an earlier version) are rewritten too."""
     site.target_store.copy_static_assets()
-    site.site_index_builder.build()
+    _, links = site.site_index_builder.build()
+    offline = _offline_site(site)
+    offline.static_styles()
+    offline.pages()
+    offline.index(links, DOCS_SITE)
+
+
+def _offline_site(site):
+    from xsell.quality.docs_offline import OfflineSite
+
+    plugins = site.data_context.plugins_directory
+    return OfflineSite(_page_path(site, None).parent, Path(plugins) if plugins else None)
+
+
+def _page_path(site, identifier) -> Path:
+    """The file of a resource's page (identifier None: the index)."""
+    url = site.get_resource_url(resource_identifier=identifier, only_if_exists=False)
+    return Path(unquote(urlparse(url).path))
 
 
 def _suite_id(name: str):
@@ -868,14 +902,17 @@ def _suite_id(name: str):
 class _SuitePages:
     """Which suite pages of a Data Docs site are current, so that only the others are
     rendered again. A suite page is made from the suite (its JSON in gx/expectations), GE's
-    renderer, the site's configuration, the context's custom Data Docs views and styles and
-    the context's id (in the page's links), nothing else. The record, per site folder, in
+    renderer, the site's configuration, the context's custom Data Docs files (views, styles,
+    the offline script), the offline rewriting (docs_offline.VERSION) and the context's id
+    (in the page's links), nothing else. The record, per site folder, in
     gx/uncommitted/SUITE_PAGES_FILE: for each page, a digest of those inputs and the
     SHA-256 of the page as rendered. A page is kept when both still match, so a page that
     is missing, edited or rendered from anything else is rendered again."""
 
     def __init__(self, context, site, config: dict, gx_dir: Path, docs_dir: Path):
         import great_expectations as gx
+
+        from xsell.quality.docs_offline import VERSION as offline_version
 
         self.context, self.site = context, site
         self.file = gx_dir / "uncommitted" / SUITE_PAGES_FILE
@@ -884,7 +921,7 @@ class _SuitePages:
         custom_files = sorted(p for p in custom.rglob("*") if p.is_file()) if (
             custom.is_dir()) else []
         self.salt = json.dumps([
-            gx.__version__, str(context.variables.data_context_id), config,
+            gx.__version__, offline_version, str(context.variables.data_context_id), config,
             [[str(p.relative_to(custom)), _sha256(p.read_bytes())] for p in custom_files],
         ], sort_keys=True, default=str)
         recorded = self._load().get(self.key)
@@ -902,10 +939,8 @@ class _SuitePages:
         return _sha256((self.salt + suite).encode())
 
     def _page(self, name: str) -> str | None:
-        url = self.site.get_resource_url(resource_identifier=_suite_id(name),
-                                         only_if_exists=False)
         try:
-            return _sha256(Path(unquote(urlparse(url).path)).read_bytes())
+            return _sha256(_page_path(self.site, _suite_id(name)).read_bytes())
         except OSError:
             return None
 

@@ -196,6 +196,37 @@ def _baskets_match_staged_lines(con, tables) -> pd.DataFrame:
     return _items("baskets_match_staged_lines", _pairs(con, float(reference), others))
 
 
+def _rule_names_match_products(con, tables) -> pd.DataFrame:
+    # every item of a rule, as (level, item, name): antecedent lists unnest side by side
+    counts = con.execute(
+        """
+        with items as (
+            select item_level, consequent as item, consequent_name as item_name
+            from marts.fct_association_rules
+            union all
+            select item_level, unnest(antecedent), unnest(antecedent_names)
+            from marts.fct_association_rules
+        )
+        select
+            items.item_level,
+            count(*) as mentions,
+            count(*) filter (where items.item_name is not distinct from case
+                when items.item_level = 'product' then products.product_name
+                else items.item end) as named_right
+        from items
+        left join staging.stg_pos__products as products
+            on items.item_level = 'product' and items.item = products.product_id
+        group by items.item_level
+        order by items.item_level
+        """
+    ).fetchall()
+    return _items("rule_names_match_products", [
+        (f"{level} items named as in stg_pos__products (category: the item itself)",
+         float(named), float(mentions))
+        for level, mentions, named in counts
+    ])
+
+
 def _pairs(con, reference: float, queries: dict[str, str]) -> list[tuple[str, float, float]]:
     """(item, reference, value) for every value a query returns: an empty table (e.g. no
     itemset reached min_support) has nothing to compare, two values are two rows."""
@@ -242,6 +273,40 @@ def _restaurant_vs_staged(con, tables) -> pd.DataFrame:
             _compare("restaurant_revenue_matches_staged_orders", mix, staged,
                      ["store_id", "measure"], money=measure == "revenue")
         )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _sales_lines_vs_revenue_mix(con, tables) -> pd.DataFrame:
+    lines = _query(
+        con,
+        "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
+        "from marts.fct_sales_lines group by all",
+    )
+    mix = _query(
+        con,
+        "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
+        "from marts.fct_revenue_mix where revenue_stream != 'RESTAURANT' group by all",
+    )
+    return _compare("sales_lines_match_revenue_mix", lines, mix, ["store_id", "sold_date"],
+                    money=True)
+
+
+def _receipts_vs_sales_lines(con, tables) -> pd.DataFrame:
+    frames = []
+    for measure, receipts_sql, lines_sql in (
+        ("receipts", "count(*)", "count(distinct receipt_key)"),
+        ("net revenue", "coalesce(sum(net_revenue), 0)", "coalesce(sum(revenue), 0)"),
+    ):
+        receipts = _query(
+            con, f"select store_id, '{measure}' as measure, {receipts_sql} as value "
+            "from marts.fct_receipts group by store_id",
+        )
+        lines = _query(
+            con, f"select store_id, '{measure}' as measure, {lines_sql} as value "
+            "from marts.fct_sales_lines group by store_id",
+        )
+        frames.append(_compare("receipts_match_sales_lines", receipts, lines,
+                               ["store_id", "measure"], money=measure != "receipts"))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -365,6 +430,15 @@ CHECKS: tuple[Check, ...] = (
         rows=_baskets_match_staged_lines,
     ),
     Check(
+        name="rule_names_match_products",
+        rule="every item of fct_association_rules carries its name: product_name of "
+        "stg_pos__products at product level, the category itself at category level",
+        tables=("marts.fct_association_rules", "staging.stg_pos__products"),
+        columns="antecedent_names, consequent_name",
+        sides=("item mentions named right", "item mentions"),
+        rows=_rule_names_match_products,
+    ),
+    Check(
         name="revenue_mix_matches_staged_lines",
         rule="per store and day, fct_revenue_mix merchandise revenue (every stream but "
         "RESTAURANT) = sum(quantity x unit_price) of staging.stg_pos__transactions",
@@ -381,6 +455,24 @@ CHECKS: tuple[Check, ...] = (
         columns="revenue, lines",
         sides=("fct_revenue_mix", "staged orders"),
         rows=_restaurant_vs_staged,
+    ),
+    Check(
+        name="sales_lines_match_revenue_mix",
+        rule="per store and day, the revenue of fct_sales_lines = fct_revenue_mix merchandise "
+        "revenue (every stream but RESTAURANT)",
+        tables=("marts.fct_sales_lines", "marts.fct_revenue_mix"),
+        columns="revenue",
+        sides=("fct_sales_lines", "fct_revenue_mix"),
+        rows=_sales_lines_vs_revenue_mix,
+    ),
+    Check(
+        name="receipts_match_sales_lines",
+        rule="per store, fct_receipts has one row per receipt of fct_sales_lines, and their "
+        "net revenue equals the lines' revenue",
+        tables=("marts.fct_receipts", "marts.fct_sales_lines"),
+        columns="receipt_key, net_revenue",
+        sides=("fct_receipts", "fct_sales_lines"),
+        rows=_receipts_vs_sales_lines,
     ),
     Check(
         name="customer_counts_agree",

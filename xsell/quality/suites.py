@@ -276,6 +276,22 @@ CROSS_SELL = [
     ),
 ]
 
+# --- star schema ---------------------------------------------------------------------------
+
+SALES = [
+    SuiteSpec(
+        "marts.fct_receipts", "sales", ("store_id", "receipt_id"),
+        _flat(
+            # a receipt's lines by role never exceed its lines; units never fewer than lines
+            at_least("line_count", "anchor_line_count"),
+            at_least("line_count", "addon_line_count"),
+            at_least("item_count", "line_count"),
+            at_least("revenue", "anchor_revenue"),
+            at_least("revenue", "addon_revenue"),
+        ),
+    ),
+]
+
 # --- customer marts ------------------------------------------------------------------------
 
 SCORES = ("recency_score", "frequency_score", "monetary_score")
@@ -572,5 +588,5 @@ def reconciliation_suite() -> SuiteSpec:
 
 
 def all_suites() -> list[SuiteSpec]:
-    return [*STAGING, *CROSS_SELL, *CUSTOMERS, *COVERAGE, *ML, *ML_MODELS, *BANDS,
+    return [*STAGING, *CROSS_SELL, *SALES, *CUSTOMERS, *COVERAGE, *ML, *ML_MODELS, *BANDS,
             reconciliation_suite()]

@@ -183,6 +183,8 @@ def lift_heatmap(data: Data) -> Block:
         """,
         "marts.fct_addon_lift",
     )
+    every_pair = frame
+    frame, note = _largest_cells(data, frame)
     anchors = sorted(frame.anchor_family.unique())
     addons = sorted(frame.addon_category.unique())
     grid = frame.pivot(index="anchor_family", columns="addon_category", values="lift")
@@ -197,19 +199,52 @@ def lift_heatmap(data: Data) -> Block:
         hovertemplate="%{y} → %{x}: lift %{z:.2f}× (%{customdata} joint receipts)<extra></extra>",
     ))
     _axes(fig, "Add-on category", "Anchor family")
-    significant = frame[frame.is_significant.fillna(False).astype(bool)]
-    best = (significant if not significant.empty else frame).sort_values("lift").iloc[-1]
-    takeaway = (
-        f"{best.anchor_family} buyers take {best.addon_category} {best.lift:.1f}× as often "
-        f"as the average shopper"
-    )
+    significant = every_pair[every_pair.is_significant.fillna(False).astype(bool)]
     stores = data.con.execute(
         "select count(distinct store_id) from marts.fct_addon_lift").fetchone()[0]
-    takeaway += f"; {len(significant)} of {len(frame)} pairs are significant" + (
-        "." if stores == 1 else f" in each of the {stores} stores.")
+    where = "" if stores == 1 else f" in each of the {stores} stores"
+    if significant.empty:
+        # no pull is established: naming the largest observed lift would state noise
+        takeaway = (f"No anchor × add-on pair is significant{where} on this data (at least "
+                    "lift_min_count joint receipts and a 95 % interval that excludes 1).")
+    else:
+        best = significant.sort_values("lift").iloc[-1]
+        takeaway = (
+            f"{best.anchor_family} buyers take {best.addon_category} {best.lift:.1f}× as "
+            f"often as the average shopper; {len(significant)} of {len(every_pair)} pairs are "
+            f"significant{where}."
+        )
     return Chart("lift-heatmap", "Add-on lift by anchor family and add-on category (×)", fig,
                  takeaway, note="Lift = P(add-on | anchor) / P(add-on) over all purchase "
-                 "receipts; 1 = no pull.")
+                 "receipts; 1 = no pull." + note)
+
+
+HEATMAP_FAMILIES, HEATMAP_CATEGORIES = 20, 30
+
+
+def _largest_cells(data: Data, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The pairs of the largest anchor families and add-on categories (by receipts), so a
+    catalogue of thousands of categories still gives a readable heatmap; the note says
+    how many were left out (the mart holds them all)."""
+    sizes = data.con.execute(
+        "select 'family' as kind, anchor_family as name, sum(anchor_receipts) as receipts "
+        "from (select distinct store_id, anchor_family, anchor_receipts "
+        "from marts.fct_addon_lift) group by anchor_family "
+        "union all select 'category', addon_category, sum(addon_receipts) "
+        "from (select distinct store_id, addon_category, addon_receipts "
+        "from marts.fct_addon_lift) group by addon_category "
+        "order by kind, receipts desc, name"
+    ).df()
+    families = sizes[sizes.kind == "family"].name.head(HEATMAP_FAMILIES)
+    categories = sizes[sizes.kind == "category"].name.head(HEATMAP_CATEGORIES)
+    total_families = (sizes.kind == "family").sum()
+    total_categories = (sizes.kind == "category").sum()
+    if total_families <= HEATMAP_FAMILIES and total_categories <= HEATMAP_CATEGORIES:
+        return frame, ""
+    kept = frame[frame.anchor_family.isin(families) & frame.addon_category.isin(categories)]
+    return kept, (f" Shown: the {len(families)} largest of {total_families} anchor families and "
+                  f"the {len(categories)} largest of {total_categories} add-on categories "
+                  "(marts.fct_addon_lift holds every pair).")
 
 
 def attach_by_family(data: Data) -> Block:
@@ -530,6 +565,9 @@ def clv_distribution(data: Data) -> Block:
         "select expected_discounted_value as value, horizon_days "
         "from ml.ml_customer_lifetime_value where expected_discounted_value is not null",
         "ml.ml_customer_lifetime_value",
+        empty="No value in money: the spend model (Gamma-Gamma) could not be fitted on this "
+        "data (no prices, or too little repeat spend), so ml_customer_lifetime_value holds "
+        "expected purchases only.",
     )
     horizon = int(values.horizon_days.iloc[0])
     value = values.value.to_numpy(dtype=float)
@@ -608,71 +646,60 @@ def segment_scatter(data: Data) -> Block:
 # --------------------------------------------------------------------------- 6 basket
 
 
-def _product_names(data: Data) -> dict[str, str]:
-    if not data.exists("marts.fct_product_affinity"):
-        return {}
-    return dict(data.con.execute(
-        "select distinct product_id, product_name from marts.fct_product_affinity "
-        "union select distinct related_product_id, related_product_name "
-        "from marts.fct_product_affinity"
-    ).fetchall())
-
-
-def _item(item: str, level: str, names: dict[str, str]) -> str:
-    return f"{names[item]} ({item})" if level == "product" and item in names else str(item)
+def _named(items, names) -> str:
+    """Items of a rule by their names (fct_association_rules), an unnamed one by its id."""
+    return " + ".join(str(n) if n is not None else str(i) for i, n in zip(items, names,
+                                                                           strict=True))
 
 
 def rules_table(data: Data) -> Block:
     frame = data.frame(
         """
-        select item_level, antecedent, consequent, support, confidence, lift, rule_basket_count
+        select item_level, antecedent, antecedent_names, consequent, consequent_name,
+            support, confidence, lift, rule_basket_count
         from marts.fct_association_rules
-        where antecedent_length <= 2  -- longer antecedents repeat the same few baskets
-        order by lift desc, support desc, consequent limit 25
+        where antecedent_length <= 2  -- short rules read best in a table
+        order by lift desc, support desc, item_level, consequent, antecedent limit 25
         """,
         "marts.fct_association_rules",
     )
-    names = _product_names(data)
     rows = []
     for r in frame.itertuples():
         rows.append([
             r.item_level,
-            " + ".join(_item(i, r.item_level, names) for i in r.antecedent),
-            _item(r.consequent, r.item_level, names),
+            _named(r.antecedent, r.antecedent_names),
+            _named([r.consequent], [r.consequent_name]),
             num(int(r.rule_basket_count)), pct(r.support, 2), pct(r.confidence, 1),
             f"{r.lift:.2f}×",
         ])
     best = frame.iloc[0]
-    best_antecedent = " + ".join(_item(i, best.item_level, names) for i in best.antecedent)
     return Table(
         "rules-table", "Top association rules by lift (one or two items imply a third)",
         ["level", "if the basket holds", "it also holds", "baskets", "support", "confidence",
          "lift"],
         rows,
-        f"Strongest rule: {best_antecedent} → {_item(best.consequent, best.item_level, names)} "
+        f"Strongest rule: {_named(best.antecedent, best.antecedent_names)} → "
+        f"{_named([best.consequent], [best.consequent_name])} "
         f"with lift {best.lift:.2f}× and confidence {pct(best.confidence)}.",
-        note="Rules with longer antecedents are in marts.fct_association_rules.",
+        note="marts.fct_association_rules holds the best rules per consequent, longer "
+        "antecedents included (pruning: the rules_* vars in dbt_project.yml).",
     )
 
 
 def rules_scatter(data: Data) -> Block:
     frame = data.frame(
         """
-        select item_level, antecedent, consequent, support, confidence, lift
-        from marts.fct_association_rules order by lift desc limit 500
+        select item_level, rule_label, support, confidence, lift
+        from marts.fct_association_rules
+        order by lift desc, support desc, item_level, consequent, antecedent limit 500
         """,
         "marts.fct_association_rules",
     )
-    names = _product_names(data)
     fig = go.Figure()
     for level, part in frame.groupby("item_level"):
-        labels = [
-            " + ".join(_item(i, level, names) for i in a) + " → " + _item(c, level, names)
-            for a, c in zip(part.antecedent, part.consequent, strict=True)
-        ]
         fig.add_trace(go.Scatter(
             name=f"{level} rules", mode="markers", x=_list(part.support * 100),
-            y=_list(part.confidence * 100), text=labels,
+            y=_list(part.confidence * 100), text=_list(part.rule_label),
             marker={"size": 7, "color": _list(part.lift), "colorscale": "Viridis",
                     "showscale": True, "colorbar": {"title": {"text": "lift (×)"}}},
             hovertemplate="%{text}<br>support %{x:.2f}%, confidence %{y:.1f}%"

@@ -33,6 +33,7 @@ TEMPLATES = jinja2.Environment(
 )
 
 PLOTLY_ASSET = "assets/plotly.min.js"
+DATA_DOCS_INDEX = "data_docs/index.html"  # the quality gate's Great Expectations Data Docs
 # The money unit: marts hold amounts in the store's own currency, whatever it is.
 MONEY = "currency units"
 
@@ -279,11 +280,14 @@ def render_reports(db: Path, out_dir: Path) -> ReportSummary:
             )
         )
     index = out_dir / "index.html"
+    # the quality gate writes its Data Docs beside the reports (xsell run)
+    data_docs = out_dir / DATA_DOCS_INDEX
     _write_text(
         index,
         TEMPLATES.get_template("index.html.j2").render(
             pages=pages, generated=generated, db=db.name,
             coverage=list(coverage) if coverage is not None else None,
+            data_docs=DATA_DOCS_INDEX if data_docs.is_file() else None,
         ),
     )
     return ReportSummary(

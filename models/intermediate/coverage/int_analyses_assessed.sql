@@ -39,7 +39,7 @@ whole_store as (
 store_history as (
     select
         store_days.store_id,
-        {{ dbt.datediff("min(store_days.sold_date)", "max(p.last_sold_date)", "day") }} + 1
+        {{ dbt.datediff("min(store_days.sold_date)", "max(p.last_sold_date)", "day") }} + 1  -- noqa: LT05
             as history_days,
         sum(case when store_days.revenue > 0 then 1 else 0 end) as active_days,
         max(p.priced_line_count) as priced_line_count
@@ -57,8 +57,8 @@ per_store as (
                 then 'the data has no prices (unit_price is empty on every line)'
             when history_days < {{ min_days }}
                 then {{ xsell.coverage_text([
-                    "'the store has '", "history_days",
-                    "' days of history; the forecast needs " ~ min_days
+                    "'the store has '", xsell.coverage_count("history_days", "day", "days"),
+                    "' of history; the forecast needs " ~ min_days
                     ~ " (var forecast_min_history_days)'",
                 ]) }}
             when active_days < {{ min_share }} * history_days

@@ -62,11 +62,29 @@ receipt_counts as (
     from receipts
 ),
 
-member_days as (
-    select customer_id
-    from customer_days
-    group by customer_id
-    having count(*) >= 2
+repeat_members as (
+    select count(*) as repeat_member_count
+    from (
+        select customers.customer_id
+        from customer_days as customers
+        group by customers.customer_id
+        having count(*) >= 2
+    ) as repeaters
+),
+
+profile_counts as (
+    select count(*) as profile_count from profiles
+),
+
+restaurant_counts as (
+    select
+        count(*) as restaurant_order_count,
+        count(restaurant_orders.customer_id) as member_restaurant_order_count
+    from restaurant_orders
+),
+
+campaign_counts as (
+    select count(distinct campaigns.campaign_id) as campaign_count from campaigns
 ),
 
 product_counts as (
@@ -102,8 +120,8 @@ final as (
         cast(coalesce(receipt_counts.impulse_receipt_count, 0) as bigint)
             as impulse_receipt_count,
         cast(receipt_counts.member_count as bigint) as member_count,
-        cast((select count(*) from member_days) as bigint) as repeat_member_count,
-        cast((select count(*) from profiles) as bigint) as profile_count,
+        cast(repeat_members.repeat_member_count as bigint) as repeat_member_count,
+        cast(profile_counts.profile_count as bigint) as profile_count,
         cast(product_counts.product_count as bigint) as product_count,
         cast(coalesce(product_counts.merchandise_product_count, 0) as bigint)
             as merchandise_product_count,
@@ -112,13 +130,17 @@ final as (
         cast(coalesce(product_counts.impulse_product_count, 0) as bigint)
             as impulse_product_count,
         cast(product_counts.costed_product_count as bigint) as costed_product_count,
-        cast((select count(*) from restaurant_orders) as bigint) as restaurant_order_count,
-        cast((select count(customer_id) from restaurant_orders) as bigint)
+        cast(restaurant_counts.restaurant_order_count as bigint) as restaurant_order_count,
+        cast(restaurant_counts.member_restaurant_order_count as bigint)
             as member_restaurant_order_count,
-        cast((select count(distinct campaign_id) from campaigns) as bigint) as campaign_count
+        cast(campaign_counts.campaign_count as bigint) as campaign_count
     from line_counts
     cross join receipt_counts
     cross join product_counts
+    cross join repeat_members
+    cross join profile_counts
+    cross join restaurant_counts
+    cross join campaign_counts
 )
 
 select * from final

@@ -21,7 +21,10 @@ profile as (
 
 outputs_itemsets as (
     {%- if python_on %}
-    select item_level, itemset_length from {{ ref('fct_frequent_itemsets') }}
+    select
+        item_level,
+        itemset_length
+    from {{ ref('fct_frequent_itemsets') }}
     {%- else %}
     select
         cast(null as {{ dbt.type_string() }}) as item_level,
@@ -32,11 +35,15 @@ outputs_itemsets as (
 
 outputs_clv_fit as (
     {%- if python_on %}
-    select bgnbd_converged, bgnbd_customers
+    select
+        bgnbd_converged,
+        bgnbd_customers
     from {{ ref('ml_clv_parameters') }}
     where fit_name = 'as_of'
     {%- else %}
-    select cast(null as boolean) as bgnbd_converged, cast(null as bigint) as bgnbd_customers
+    select
+        cast(null as boolean) as bgnbd_converged,
+        cast(null as bigint) as bgnbd_customers
     where 1 = 0
     {%- endif %}
 ),
@@ -60,7 +67,8 @@ analyses as (
         {%- else %}
         cast(0 as bigint) as row_count,
         {%- endif %}
-        {{ rule.get("empty", "cast(null as " ~ dbt.type_string() ~ ")") }} as empty_reason,
+        {{ rule.get("empty", "'it ran on this data and found nothing to report'") }}
+            as empty_reason,
         concat_ws(
             '; ',
             {%- for note in rule.get("notes", []) %}
@@ -68,7 +76,8 @@ analyses as (
             {%- endfor %}
             cast(null as {{ dbt.type_string() }})
         ) as note
-    from profile as p
+    -- the rules' conditions and reasons read the profile as p
+    from profile as p  -- noqa: AL05
     {{ "union all" if not loop.last }}
     {%- endfor %}
 ),

@@ -6,7 +6,7 @@ from dbt.adapters.events.logging import AdapterLogger
 
 from xsell.frames import frame_of
 from xsell.ml.resources import one_large_model_at_a_time, row_count
-from xsell.ml.rules import itemsets_by_level
+from xsell.ml.rules import itemsets_by_level, levels_at_max_length
 
 
 def model(dbt, session):
@@ -21,13 +21,10 @@ def model(dbt, session):
             min_support={"category": float(min_support), "product": float(product_min_support)},
             max_len=int(max_len),
         )
-    lengths = result.group_by("item_level").aggregate([("itemset_length", "max")])
-    for level, longest in zip(lengths["item_level"].to_pylist(),
-                              lengths["itemset_length_max"].to_pylist(), strict=True):
-        if longest is not None and longest >= int(max_len):
-            AdapterLogger("xsell").warning(
-                f"fct_frequent_itemsets: {level} itemsets reached max_itemset_length = "
-                f"{int(max_len)} items; longer frequent itemsets were not mined (raise the var "
-                "to mine them)"
-            )
+    for level in levels_at_max_length(result, max_len):
+        AdapterLogger("xsell").warning(
+            f"fct_frequent_itemsets: {level} itemsets reached max_itemset_length = "
+            f"{int(max_len)} items; longer frequent itemsets were not mined (raise the var "
+            "to mine them)"
+        )
     return result
