@@ -277,5 +277,86 @@ def status(raw_dir) -> None:
     click.echo(f"published:  {paths.published_db} ({published})")
 
 
+
+# --------------------------------------------------------------------------- activation
+
+
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="The published file to serve [default: $XSELL_PUBLISHED_DB or "
+                   "warehouse/xsell.duckdb]. Never the build file.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Processes answering requests; each holds the lookups in memory.")
+def serve(db, host, port, workers) -> None:
+    """A read-only JSON API over the published file (OpenAPI page at /docs); follows a
+    republish within a second."""
+    import duckdb
+
+    from xsell.serve.app import serve as run_server
+
+    paths = Paths.resolve()
+    path = (db or paths.published_db).resolve()
+    if path == paths.build_db.resolve():
+        _echo_err(f"xsell serve: {path} is the build file; serve the published file "
+                  f"({paths.published_db}), which a publish replaces whole.")
+        sys.exit(1)
+    if not path.is_file():
+        _echo_err(f"xsell serve: no published file at {path}: run `xsell run` first.")
+        sys.exit(1)
+    try:
+        run_server(path, host, port, workers=workers)
+    except (OSError, duckdb.Error) as error:
+        _echo_err(f"xsell serve failed: {error}")
+        sys.exit(1)
+
+
+
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="The published file [default: $XSELL_PUBLISHED_DB or warehouse/xsell.duckdb].")
+@click.option("--segment", default=None, help='RFM segment, e.g. "At Risk".')
+@click.option("--ml-segment", default=None, help='KMeans segment, e.g. "High-value loyal".')
+@click.option("--rfm", "rfm_rule", default=None, metavar="RULE",
+              help="RFM scores (1-5), e.g. 'R=1-2,F=4-5' (lapsed frequent buyers).")
+@click.option("--min-restaurant-propensity", type=click.FloatRange(0, 1), default=None,
+              help="The model's P(restaurant visit) on the member's latest receipt, at least.")
+@click.option("--likely-buyers", metavar="PRODUCT_ID", default=None,
+              help="Customers whose recommendations hold this product, best placed first.")
+@click.option("--all", "everyone", is_flag=True, help="Every customer (no filter).")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="At most this many customers (by rank for --likely-buyers, else by CLV).")
+@click.option("--offers", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Next best offers per customer.")
+@click.option("--format", "fmt", type=click.Choice(["both", "csv", "parquet"]), default="both",
+              show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for audience.csv, audience.parquet and manifest.json: new, empty "
+                   "or written by an earlier xsell audience (nothing else is overwritten).")
+def audience(db, segment, ml_segment, rfm_rule, min_restaurant_propensity, likely_buyers,
+             everyone, top, offers, fmt, out_dir) -> None:
+    """Campaign files for CRM and e-mail tools: the customers that pass every filter, with
+    segment, CLV, their next best offers (names and reasons) and a manifest."""
+    from xsell.audience import AudienceError, AudienceFilter, parse_rfm_rule, write_audience
+
+    paths = Paths.resolve()
+    try:
+        chosen = AudienceFilter(
+            segment=segment, ml_segment=ml_segment,
+            rfm=parse_rfm_rule(rfm_rule) if rfm_rule else {},
+            min_restaurant_propensity=min_restaurant_propensity,
+            likely_buyers=likely_buyers, top=top, everyone=everyone,
+        )
+        written = write_audience(
+            (db or paths.published_db).resolve(), out_dir.resolve(), chosen, offers=offers,
+            formats=("csv", "parquet") if fmt == "both" else (fmt,),
+        )
+    except (AudienceError, OSError) as error:
+        _echo_err(f"xsell audience failed: {error}")
+        sys.exit(1)
+    click.echo(written.describe())
+
+
 if __name__ == "__main__":
     main()

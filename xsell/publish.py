@@ -73,6 +73,10 @@ def publish(build_db: Path, published_db: Path) -> Published:
         # A WAL left beside the published file by a crashed read-write client belongs
         # to the old file; DuckDB refuses to open a file whose WAL does not match it.
         Path(f"{published_db}.wal").unlink(missing_ok=True)
+        # The copy's run id (sha256) and publish time, for xsell serve and xsell audience.
+        from xsell.serve.published import write_record
+
+        write_record(temp, published_db, build_db)
         os.replace(temp, published_db)
         _fsync_dir(published_db.parent)
     except BaseException:
