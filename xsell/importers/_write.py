@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xsell import __version__
+from xsell import __version__, rawfiles
 from xsell.contract import RAW_TABLES
 from xsell.importers._base import DataImportError
 
@@ -118,6 +118,7 @@ def write_raw_tables(
         out_dir / METADATA_FILE,
         lambda tmp: tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n"),
     )
+    rawfiles.record(out_dir, "xsell import")  # size and sha256 of each file, for xsell run
     return ImportSummary(
         out_dir=out_dir,
         row_counts=row_counts,

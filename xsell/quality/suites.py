@@ -124,13 +124,13 @@ def _flat(*items) -> list:
 
 STAGING = [
     SuiteSpec(
-        "staging.stg_pos__transactions", "staging", ("receipt_id", "line_number"),
+        "staging.stg_pos__transactions", "staging", ("store_id", "receipt_id", "line_number"),
         _flat(
             # staged lines >= staged_share_min x raw lines: the rest went to quarantine
             rows_at_least("staged_rows_min_transactions"),
             not_null("receipt_id", "line_number", "store_id", "product_id", "quantity",
                      "unit_price", "sold_at", "sold_date"),
-            unique("receipt_id", "line_number"),
+            unique("store_id", "receipt_id", "line_number"),
             positive("unit_price"),
             gxe.ExpectColumnValuesToNotBeInSet(column="quantity", value_set=[0]),
         ),
@@ -483,10 +483,10 @@ RANK_REASONS = ("popular_in_store", "popular_now", "popular", "similar_to_past_p
 
 ML_MODELS = [
     SuiteSpec(
-        "ml.ml_restaurant_propensity", "ml", ("receipt_id",),
+        "ml.ml_restaurant_propensity", "ml", ("store_id", "receipt_id"),
         _flat(
             not_null("receipt_id", "split", "restaurant_probability", "baseline_probability"),
-            unique("receipt_id"),
+            unique("store_id", "receipt_id"),
             in_set("split", ["train", "test"]),
             shares("restaurant_probability", "baseline_probability"),
             between("probability_decile", 1, 10),
@@ -505,10 +505,10 @@ ML_MODELS = [
         ),
     ),
     SuiteSpec(
-        "ml.ml_addon_propensity", "ml", ("receipt_id", "addon_category"),
+        "ml.ml_addon_propensity", "ml", ("store_id", "receipt_id", "addon_category"),
         _flat(
             not_null("receipt_id", "addon_category", "split", "probability", "is_attached"),
-            unique("receipt_id", "addon_category"),
+            unique("store_id", "receipt_id", "addon_category"),
             in_set("split", ["train", "test"]),
             shares("probability", "baseline_probability"),
         ),

@@ -47,7 +47,7 @@ final as (
         cast(anchor_revenue as double) as anchor_revenue,
         cast(addon_revenue as double) as addon_revenue,
         row_number() over (
-            partition by customer_id order by sold_at, receipt_id
+            partition by customer_id order by sold_at, store_id, receipt_id
         ) as order_number,
         as_of_date
     from member_purchases

@@ -7,7 +7,7 @@
 with
 
 receipts as (
-    select receipt_id from {{ ref('int_receipts_aggregated') }}
+    select receipt_key from {{ ref('int_receipts_aggregated') }}
     where is_purchase
 ),
 
@@ -17,7 +17,7 @@ attached as (
 
 anchor_receipts as (
     select
-        receipt_id,
+        receipt_key,
         category as anchor_family
     from attached
     where own_anchor_lines > 0
@@ -25,7 +25,7 @@ anchor_receipts as (
 
 addon_receipts as (
     select
-        receipt_id,
+        receipt_key,
         category as addon_category
     from attached
     where own_addon_lines + window_addon_lines > 0
@@ -58,7 +58,7 @@ joint_counts as (
         count(*) as joint_receipts
     from anchor_receipts
     inner join addon_receipts
-        on anchor_receipts.receipt_id = addon_receipts.receipt_id
+        on anchor_receipts.receipt_key = addon_receipts.receipt_key
     group by anchor_receipts.anchor_family, addon_receipts.addon_category
 ),
 

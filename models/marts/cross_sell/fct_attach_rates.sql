@@ -12,7 +12,7 @@ anchors as (
 
 receipts as (
     select distinct
-        receipt_id,
+        receipt_key,
         'ALL' as anchor_family,
         addon_line_count,
         addon_lines_in_window,

@@ -12,7 +12,7 @@ matched as (
 
 anchors as (
     select
-        receipt_id,
+        receipt_key,
         anchor_family
     from {{ ref('int_anchor_receipts_attached') }}
 ),
@@ -27,7 +27,7 @@ by_family as (
         matched.*
     from matched
     left join anchors
-        on matched.receipt_id = anchors.receipt_id
+        on matched.receipt_key = anchors.receipt_key
 ),
 
 by_group as (
