@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +61,33 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+_TARGETS: dict[str, Path] = {}
+
+
+def shared_target(key: str) -> Path:
+    """One dbt target folder per kind of build for this test session, so that dbt's
+    partial parsing saves the next build its full parse (seconds each)."""
+    if key not in _TARGETS:
+        _TARGETS[key] = Path(tempfile.mkdtemp(prefix="xsell-dbt-target-"))
+    return _TARGETS[key]
+
+
 def build(
     raw: Path, fmt: str, db: Path, work: Path, *, select: str | None = "staging",
     variables: dict[str, Any] | None = None, env: dict[str, str] | None = None,
 ) -> DbtResult:
     """dbt build of the raw folder into db (only the staging models and their tests when
-    select is "staging"); dbt's target and logs under work."""
+    select is "staging"); dbt's logs under work, its target shared by builds alike."""
     args = ["build"]
     if select:
         args += ["--select", select, "--indirect-selection", "cautious"]
     if variables:
-        args += ["--vars", json.dumps(variables)]
+        args += ["--vars", json.dumps(variables, sort_keys=True)]
     environment = dbt_env(raw, fmt, db)
     environment["DBT_LOG_PATH"] = str(work / "logs")
     environment.update(env or {})
-    return run_dbt(args, PROJECT_DIR, environment, target_path=work / "target", quiet=True)
+    target = shared_target(json.dumps([variables or {}], sort_keys=True))
+    return run_dbt(args, PROJECT_DIR, environment, target_path=target, quiet=True)
 
 
 def quarantine_counts(db: Path, table: str) -> dict[str, int]:
