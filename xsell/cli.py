@@ -347,8 +347,12 @@ def health(manifest_path, build_db, max_children) -> None:
 def status(raw_dir) -> None:
     """Show where the project, raw data and build file are."""
     paths = Paths.resolve(raw_dir=raw_dir)
+    try:
+        raw_format = detect_raw_format(paths.raw_dir) or "absent"
+    except ValueError as error:  # both formats
+        raw_format = str(error)
     click.echo(f"project:    {paths.project_dir}")
-    click.echo(f"raw data:   {paths.raw_dir} ({detect_raw_format(paths.raw_dir) or 'absent'})")
+    click.echo(f"raw data:   {paths.raw_dir} ({raw_format})")
     built = "present" if paths.build_db.exists() else "absent"
     click.echo(f"build file: {paths.build_db} ({built})")
     published = "present" if paths.published_db.exists() else "absent"

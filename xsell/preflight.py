@@ -42,6 +42,12 @@ def check_structure(raw_dir: Path, fmt: str) -> None:
                 f"(this build reads {fmt})."
             )
             continue
+        if not files and RAW_TABLES[table].required:
+            problems.append(
+                f"Raw table '{table}' is required but {raw_dir}/{table}.{fmt} does not exist: "
+                "create it with `xsell generate` or `xsell import`."
+            )
+            continue
         if files and files[0].suffix != f".{fmt}":
             problems.append(
                 f"{files[0]} is {files[0].suffix[1:]}, but this folder's transactions are "

@@ -43,9 +43,17 @@ price_presence as (
     where {{ raw_present('unit_price') }}
 ),
 
-row_checked as (
+priced as (
     select
         typed.*,
+        price_presence.has_prices
+    from typed
+    cross join price_presence
+),
+
+row_checked as (
+    select
+        priced.*,
         case
             when receipt_id is null then 'missing_receipt_id'
             {{ required_value('line_number', columns) }}
@@ -53,14 +61,13 @@ row_checked as (
             when product_id is null then 'missing_product_id'
             {{ required_value('quantity', columns) }}
             when quantity = 0 then 'zero_quantity'
-            when price_presence.has_prices and not {{ raw_present('unit_price') }}
+            when has_prices and not {{ raw_present('unit_price') }}
                 then 'missing_unit_price'
             {{ optional_value('unit_price', columns) }}
             when unit_price <= 0 then 'non_positive_unit_price'
             {{ required_value('sold_at', columns) }}
         end as row_rejection_reason
-    from typed
-    cross join price_presence
+    from priced
 ),
 
 product_checked as (
