@@ -263,7 +263,7 @@ def _publish_lock(published_db: Path):
     except ImportError:
         yield
         return
-    path = published_db.with_name(f".{published_db.name}.publish.lock")
+    path = published_db.with_name(f".{published_db.name}-publish.lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

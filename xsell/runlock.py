@@ -1,7 +1,7 @@
 """One `xsell run` (or `xsell publish`) at a time per build file and per published file.
 
 The lock is an exclusive `flock` on a small file beside each of the two files
-(`.<name>.run.lock`), taken before anything is built. The kernel releases it when the
+(`.<name>-run.lock`), taken before anything is built. The kernel releases it when the
 holder exits, however it exits (kill -9 included), and it is never inherited by the dbt
 child (Python opens files close-on-exec), so a killed run never leaves a stale lock.
 The lock file holds who took it (pid, command, start time), which a second run prints
@@ -27,7 +27,7 @@ class RunLockError(RuntimeError):
 
 def lock_path(target: Path) -> Path:
     target = Path(target)
-    return target.with_name(f".{target.name}.run.lock")
+    return target.with_name(f".{target.name}-run.lock")
 
 
 @contextlib.contextmanager
@@ -52,7 +52,7 @@ def run_lock(*targets: Path, command: str | None = None) -> Iterator[None]:
                 holder = _read_holder(fd)
                 os.close(fd)
                 raise RunLockError(
-                    f"Another xsell run is using {path.name[1:-len('.run.lock')]} "
+                    f"Another xsell run is using {path.name[1:-len('-run.lock')]} "
                     f"({holder}; lock {path}). Wait for it to finish, then run again; "
                     "nothing was built."
                 ) from None
