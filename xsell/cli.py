@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from xsell.project import Paths, detect_raw_format
+from xsell.project import Paths, apply_file_mode, detect_raw_format
 
 
 def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that cleanup runs (like Ctrl-C)."""
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
+def _os_failure(command: str, error: OSError) -> None:
+    from xsell.pipeline import os_error_message
+
+    _echo_err(f"xsell {command} failed: {os_error_message(error)}")
+    sys.exit(1)
+
+
 @click.group()
 @click.version_option(package_name="xsell")
 def main() -> None:
     """xsell: retail cross-sell and customer-value analytics, built with dbt on DuckDB."""
+    # Files xsell and the dbt it starts write hold customer data: owner-only by default.
+    try:
+        apply_file_mode()
+    except ValueError as error:
+        _echo_err(f"xsell: {error}")
+        sys.exit(2)
 
 
 @main.command()
@@ -41,23 +63,33 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def generate(out_dir, seed, days, stores, visits_per_day, start_date, dirty_fraction, fmt,
              config_path, quiet) -> None:
-    """Generate a synthetic store as raw-contract tables."""
+    """Generate a synthetic store as raw-contract tables.
+
+    Writes only into an empty folder or one xsell generated or imported into: never over
+    files it did not write."""
     from xsell.generate import generate_store, load_config
+    from xsell.rawfiles import RawFilesError
 
     paths = Paths.resolve(raw_dir=out_dir)
     started = time.perf_counter()
-    summary = generate_store(
-        paths.raw_dir,
-        seed=seed,
-        days=days,
-        stores=stores,
-        visits_per_day=visits_per_day,
-        start_date=start_date,
-        dirty_fraction=dirty_fraction,
-        fmt=fmt,
-        config=load_config(config_path) if config_path else None,
-        progress=None if quiet else _echo_err,
-    )
+    try:
+        summary = generate_store(
+            paths.raw_dir,
+            seed=seed,
+            days=days,
+            stores=stores,
+            visits_per_day=visits_per_day,
+            start_date=start_date,
+            dirty_fraction=dirty_fraction,
+            fmt=fmt,
+            config=load_config(config_path) if config_path else None,
+            progress=None if quiet else _echo_err,
+        )
+    except RawFilesError as error:
+        _echo_err(f"xsell generate failed: {error}")
+        sys.exit(1)
+    except OSError as error:
+        _os_failure("generate", error)
     elapsed = time.perf_counter() - started
     click.echo(f"Synthetic store written to {paths.raw_dir} in {elapsed:.1f} s:")
     for table, rows in summary.row_counts.items():
@@ -78,9 +110,11 @@ def _run_import(function, *args, **kwargs) -> None:
 
     try:
         summary = function(*args, **kwargs)
-    except (DataImportError, FileNotFoundError) as error:
+    except (DataImportError, FileNotFoundError, ValueError) as error:  # ValueError: XSELL_TIMEZONE
         _echo_err(f"xsell import failed: {error}")
         sys.exit(1)
+    except OSError as error:
+        _os_failure("import", error)
     click.echo(summary.describe())
     click.echo("Next: xsell run --raw-dir " + str(summary.out_dir))
 
@@ -125,8 +159,11 @@ def import_csv_command(path, mapping_path, out_dir) -> None:
               help="Raw contract folder [default: $XSELL_RAW_DIR or data/raw].")
 @click.option("--build-db", type=click.Path(path_type=Path), default=None,
               help="DuckDB file dbt builds into [default: warehouse/xsell_build.duckdb].")
-@click.option("--generate/--no-generate", "generate_if_empty", default=True, show_default=True,
-              help="Generate the synthetic store when the raw folder has no transactions.")
+@click.option("--generate/--no-generate", "generate_if_empty", default=None,
+              help="--generate: generate the synthetic store when the raw folder has no "
+                   "transactions (never over files xsell did not write). --no-generate: "
+                   "never. Default: only into the project's data/raw when it holds no raw "
+                   "data.")
 @click.option("--seed", type=int, default=42, show_default=True,
               help="Seed for the synthetic store, when one is generated.")
 @click.option("--publish/--no-publish", "publish_result", default=True, show_default=True,
@@ -140,38 +177,87 @@ def import_csv_command(path, mapping_path, out_dir) -> None:
               help="dbt vars for every model and test, as dbt takes them (YAML or JSON), e.g. "
                    "'{min_support: 0.02, ml_holdout_days: 14}'. Names are checked against "
                    "dbt_project.yml.")
-def run(raw_dir, build_db, generate_if_empty, seed, publish_result, incremental,
-        dbt_vars) -> None:
+@click.option("--accept-raw-changes", is_flag=True,
+              help="Accept raw files changed since `xsell generate` / `xsell import` wrote "
+                   "them: record them as they are now, then build.")
+def run(raw_dir, build_db, generate_if_empty, seed, publish_result, incremental, dbt_vars,
+        accept_raw_changes) -> None:
     """The main job: (generate) -> dbt build -> quality gate -> publish -> reports; prints
     which analyses ran on the data and why the others did not."""
-    from xsell.pipeline import PipelineError, parse_vars, run_pipeline
+    from xsell.pipeline import PipelineError, os_error_message, parse_vars, run_pipeline
 
     paths = Paths.resolve(raw_dir=raw_dir, build_db=build_db)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         variables = parse_vars(dbt_vars, paths.project_dir)
         report = run_pipeline(
             paths, generate_if_empty=generate_if_empty, seed=seed, log=click.echo,
             publish=publish_result, incremental=incremental, dbt_vars=variables,
+            accept_raw_changes=accept_raw_changes,
         )
     except PipelineError as error:
         _echo_err(f"xsell run failed at step '{error.step}':\n{error}")
         sys.exit(1)
+    except (KeyboardInterrupt, Terminated) as error:
+        name = "SIGTERM" if isinstance(error, Terminated) else "SIGINT"
+        _echo_err(f"xsell run interrupted ({name}): stopped; nothing more was published.")
+        sys.exit(143 if isinstance(error, Terminated) else 130)
+    except OSError as error:
+        _echo_err(f"xsell run failed: {os_error_message(error)}")
+        sys.exit(1)
+    except MemoryError:
+        from xsell.pipeline import memory_hint
+
+        _echo_err(f"xsell run failed: {memory_hint()}")
+        sys.exit(1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     click.echo(report)
 
 
 @main.command()
 @click.option("--build-db", type=click.Path(path_type=Path), default=None,
               help="The build file to publish [default: warehouse/xsell_build.duckdb].")
-def publish(build_db) -> None:
-    """Copy the build file atomically to the published file BI tools read."""
-    from xsell.publish import PublishError
+@click.option("--force", is_flag=True,
+              help="Publish even without a record that this build passed dbt and the "
+                   "quality gate (says so).")
+def publish(build_db, force) -> None:
+    """Copy the build file atomically to the published file BI tools read.
+
+    Only a build that `xsell run` built and gated (and that has not changed since) is
+    published, unless --force."""
+    from xsell.pipeline import os_error_message
+    from xsell.publish import PublishError, passed_record_path, passed_sha256
     from xsell.publish import publish as publish_build
+    from xsell.runlock import RunLockError, run_lock
 
     paths = Paths.resolve(build_db=build_db)
+    expected = passed_sha256(paths.build_db)
+    if expected is None and not force and paths.build_db.is_file():
+        _echo_err(
+            f"xsell publish failed:\n{paths.build_db} has no record of a build that passed "
+            f"dbt and the quality gate ({passed_record_path(paths.build_db)}): its dbt build "
+            "or gate failed, it was interrupted, or it was built by hand. Build it with "
+            "`xsell run` (`--no-publish` to publish later), or publish it anyway with "
+            "`xsell publish --force`."
+        )
+        sys.exit(1)
+    if force:
+        _echo_err(
+            f"Publishing {paths.build_db} with --force: not checked against a record of a "
+            "passing dbt build and quality gate."
+        )
     try:
-        published = publish_build(paths.build_db, paths.published_db)
-    except PublishError as error:
+        with run_lock(paths.build_db, paths.published_db, command="xsell publish"):
+            published = publish_build(
+                paths.build_db, paths.published_db,
+                expected_sha256=None if force else expected,
+            )
+    except (PublishError, RunLockError) as error:
         _echo_err(f"xsell publish failed:\n{error}")
+        sys.exit(1)
+    except OSError as error:
+        _echo_err(f"xsell publish failed: {os_error_message(error)}")
         sys.exit(1)
     click.echo(published.describe())
 
@@ -195,6 +281,8 @@ def export(fmt, db, out_dir) -> None:
     except ExportError as error:
         _echo_err(f"xsell export failed:\n{error}")
         sys.exit(1)
+    except OSError as error:
+        _os_failure("export", error)
     click.echo(exported.describe())
 
 
@@ -213,6 +301,8 @@ def report(db, out_dir) -> None:
     except ReportError as error:
         _echo_err(f"xsell report failed: {error}")
         sys.exit(1)
+    except OSError as error:
+        _os_failure("report", error)
     click.echo(summary.describe())
 
 
@@ -236,6 +326,8 @@ def validate_command(build_db, write_docs, bands) -> None:
     except QualityError as error:
         _echo_err(f"xsell validate failed: {error}")
         sys.exit(1)
+    except OSError as error:
+        _os_failure("validate", error)
     click.echo(str(report))
     sys.exit(0 if report.ok else 1)
 
@@ -269,8 +361,12 @@ def health(manifest_path, build_db, max_children) -> None:
 def status(raw_dir) -> None:
     """Show where the project, raw data and build file are."""
     paths = Paths.resolve(raw_dir=raw_dir)
+    try:
+        raw_format = detect_raw_format(paths.raw_dir) or "absent"
+    except ValueError as error:  # both formats
+        raw_format = str(error)
     click.echo(f"project:    {paths.project_dir}")
-    click.echo(f"raw data:   {paths.raw_dir} ({detect_raw_format(paths.raw_dir) or 'absent'})")
+    click.echo(f"raw data:   {paths.raw_dir} ({raw_format})")
     built = "present" if paths.build_db.exists() else "absent"
     click.echo(f"build file: {paths.build_db} ({built})")
     published = "present" if paths.published_db.exists() else "absent"

@@ -2,18 +2,49 @@
 
 A subprocess (not dbt's in-process runner) so that the DuckDB file is closed when
 dbt returns, and tests can open it.
+
+The dbt child never outlives xsell: on Linux it is started with PR_SET_PDEATHSIG, so
+the kernel kills it when xsell dies (kill -9 included) and no orphan keeps the build
+file's lock; it runs in its own process group, and SIGTERM or SIGINT (Ctrl-C) sent to
+xsell while dbt runs end dbt (its whole group) before xsell reports the interruption.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 FAILED_STATUSES = {"error", "fail", "runtime error"}
+# Seconds dbt gets to stop after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 20
+
+# Started as `python -c CHILD <parent pid> <program> <args...>`: asks the kernel to kill
+# this process when its parent dies, checks the parent did not die already, then becomes
+# the program (exec keeps the request).
+CHILD = """
+import ctypes, os, signal, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    os._exit(1)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+class Interrupted(RuntimeError):
+    """xsell received SIGTERM or SIGINT while a child ran; the child was stopped."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
 
 
 @dataclass
@@ -87,8 +118,7 @@ def run_dbt(
         command.append("--quiet")
     run_results = target / "run_results.json"
     run_results.unlink(missing_ok=True)
-    completed = subprocess.run(command, cwd=project_dir, env=env, check=False)
-    result = DbtResult(returncode=completed.returncode)
+    result = DbtResult(returncode=run_child(command, cwd=project_dir, env=env))
     if run_results.is_file():
         for node in json.loads(run_results.read_text())["results"]:
             status = str(node.get("status", "")).lower()
@@ -100,3 +130,56 @@ def run_dbt(
             elif status == "skipped":
                 result.skipped += 1
     return result
+
+
+def run_child(command: list[str], *, cwd: Path, env: dict[str, str]) -> int:
+    """Run command to its end and return its exit code; the child dies with this process
+    (Linux) and is stopped, its process group with it, on SIGTERM or SIGINT, which then
+    raise Interrupted here."""
+    linux = sys.platform.startswith("linux")
+    argv = [sys.executable, "-c", CHILD, str(os.getpid()), *command] if linux else command
+    received: list[int] = []
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, process_group=0)
+
+    def stop(signum, _frame):
+        if not received:
+            received.append(signum)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+
+    with _handling((signal.SIGTERM, signal.SIGINT), stop):
+        try:
+            code = proc.wait()
+        except BaseException:
+            _stop_now(proc)
+            raise
+        if received:
+            try:
+                proc.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                _stop_now(proc)
+    if received:
+        raise Interrupted(received[0])
+    return code
+
+
+def _stop_now(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@contextlib.contextmanager
+def _handling(signals, handler):
+    """Install handler for signals in this block (main thread only; else no change)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

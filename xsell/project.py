@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RAW_FORMATS = ("parquet", "csv")
+# Files holding customer data (raw tables, build and published files, model artifacts,
+# exports) are readable by their owner only, unless XSELL_FILE_MODE says otherwise (an
+# octal mode such as 0640 to let a BI tool's group read them).
+DEFAULT_FILE_MODE = 0o600
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -35,6 +39,9 @@ class Paths:
     build_db: Path
     published_db: Path
     reports_dir: Path
+    # True when raw_dir is the project's data/raw because neither --raw-dir nor
+    # XSELL_RAW_DIR named a folder: only there may `xsell run` generate on its own.
+    raw_dir_is_default: bool = False
 
     @classmethod
     def resolve(
@@ -58,6 +65,7 @@ class Paths:
             build_db=_absolute(build, project),
             published_db=_absolute(published, project),
             reports_dir=_absolute(reports, project),
+            raw_dir_is_default=raw_dir is None and not os.environ.get("XSELL_RAW_DIR"),
         )
 
 
@@ -74,3 +82,30 @@ def detect_raw_format(raw_dir: Path) -> str | None:
             f"{raw_dir} holds both transactions.parquet and transactions.csv; keep one."
         )
     return found[0] if found else None
+
+
+def file_mode() -> int:
+    """The mode of files holding customer data: XSELL_FILE_MODE (octal), default 0600."""
+    text = os.environ.get("XSELL_FILE_MODE", "").strip()
+    if not text:
+        return DEFAULT_FILE_MODE
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o666 or not mode & 0o600 == 0o600:
+        raise ValueError(
+            f"XSELL_FILE_MODE={text!r} is not a file mode xsell can use: give an octal mode "
+            "the owner can read and write, e.g. 0600 (the default) or 0640."
+        )
+    return mode
+
+
+def apply_file_mode() -> int:
+    """Set this process's umask so that every file it (and the dbt it starts) creates
+    gets at most file_mode(), and folders the same with search (x) where reading is
+    allowed. Returns the mode."""
+    mode = file_mode()
+    folder_mode = mode | ((mode & 0o444) >> 2)
+    os.umask(0o777 & ~folder_mode)
+    return mode

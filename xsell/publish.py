@@ -7,12 +7,23 @@ rename: a reader that has the old file open keeps reading it (on Linux the old i
 lives until the last reader closes it), a new reader sees the new one, and nobody sees
 a half-written file. A build that fails or is killed never reaches this step, so the
 last good published file stays as it was.
+
+Only a build that passed dbt and the quality gate is published: `xsell run` writes a
+record beside the build file once both passed (`<build file>.passed.json`: the build
+file's size and sha256), and publishing compares the bytes it copies with it, so a
+build whose dbt or gate failed, one an interrupted dbt left behind, or one changed
+since, is refused (`xsell publish --force` overrides, and says so). Publishes are
+serialised by a lock beside the published file; a temp file an interrupted publish
+left behind is removed by the next one. The copy gets XSELL_FILE_MODE (default 0600).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import hashlib
+import json
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -20,7 +31,10 @@ from pathlib import Path
 
 import duckdb
 
+from xsell.project import file_mode
+
 PUBLISHED_SCHEMAS = ("marts", "ml")
+PASSED_SUFFIX = ".passed.json"
 
 
 class PublishError(RuntimeError):
@@ -43,13 +57,62 @@ class Published:
         )
 
 
-def publish(build_db: Path, published_db: Path) -> Published:
+def passed_record_path(build_db: Path) -> Path:
+    """Where `xsell run` records that build_db passed dbt and the quality gate."""
+    build_db = Path(build_db)
+    return build_db.with_name(build_db.name + PASSED_SUFFIX)
+
+
+def forget_passed(build_db: Path) -> None:
+    """Drop the record (a new build is about to change the file)."""
+    passed_record_path(build_db).unlink(missing_ok=True)
+
+
+def record_passed(build_db: Path, details: dict | None = None) -> Path:
+    """Record that build_db, as it is now, passed dbt and the quality gate: its size and
+    sha256, taken after a CHECKPOINT so that the bytes are the ones publish copies."""
+    build_db = Path(build_db).resolve()
+    with duckdb.connect(str(build_db)) as con:
+        con.execute("checkpoint")
+    content = {
+        "build_file": str(build_db),
+        "size_bytes": build_db.stat().st_size,
+        "sha256": _sha256(build_db),
+        "dbt_build": "passed",
+        "quality_gate": "passed",
+        "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **(details or {}),
+    }
+    path = passed_record_path(build_db)
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        temp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def passed_sha256(build_db: Path) -> str | None:
+    """The sha256 recorded for a passing build_db, or None (no record, or unreadable)."""
+    try:
+        content = json.loads(passed_record_path(build_db).read_text(encoding="utf-8"))
+        return str(content["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def publish(
+    build_db: Path, published_db: Path, *, expected_sha256: str | None = None
+) -> Published:
     """Copy build_db atomically to published_db, once its WAL is folded into the file.
 
     Refuses (PublishError) when the build file is missing or another process has it open
-    (a dbt build still running, or a client), and when a process has the published file
-    open read-write. Call it from a process that does not itself hold the published file
-    open: POSIX locks belong to the process, and checking them would release its own.
+    (a dbt build still running, or a client), when a process has the published file
+    open read-write, and, given expected_sha256, when the copied bytes differ from it
+    (the file changed since it passed). Call it from a process that does not itself hold
+    the published file open: POSIX locks belong to the process, and checking them would
+    release its own.
     """
     build_db = Path(build_db).resolve()
     published_db = Path(published_db).resolve()
@@ -64,11 +127,22 @@ def publish(build_db: Path, published_db: Path) -> Published:
             "XSELL_PUBLISHED_DB so that they differ."
         )
     published_db.parent.mkdir(parents=True, exist_ok=True)
-    _refuse_if_written(published_db)
+    with _publish_lock(published_db):
+        _remove_stale_temps(published_db)
+        _refuse_if_written(published_db)
+        return _publish(build_db, published_db, expected_sha256)
 
+
+def _publish(build_db: Path, published_db: Path, expected_sha256: str | None) -> Published:
     started = time.perf_counter()
-    temp = _consistent_copy(build_db, published_db.parent, published_db.name)
+    temp, sha256 = _consistent_copy(build_db, published_db.parent, published_db.name)
     try:
+        if expected_sha256 is not None and sha256 != expected_sha256:
+            raise PublishError(
+                f"The build file {build_db} is not the one that passed dbt and the quality "
+                "gate (its content changed since; a dbt build run by hand?). Build it again "
+                "with `xsell run`, or publish it anyway with `xsell publish --force`."
+            )
         tables = _check_copy(temp)
         # A WAL left beside the published file by a crashed read-write client belongs
         # to the old file; DuckDB refuses to open a file whose WAL does not match it.
@@ -90,10 +164,10 @@ def publish(build_db: Path, published_db: Path) -> Published:
     )
 
 
-def _consistent_copy(build_db: Path, folder: Path, name: str) -> Path:
-    """A temp copy of build_db in folder, taken while we hold its write lock after a
-    CHECKPOINT: the file then holds every committed change and nobody can change it
-    while it is copied."""
+def _consistent_copy(build_db: Path, folder: Path, name: str) -> tuple[Path, str]:
+    """A temp copy of build_db in folder and the sha256 of the bytes copied, taken while
+    we hold its write lock after a CHECKPOINT: the file then holds every committed
+    change and nobody can change it while it is copied."""
     try:
         con = duckdb.connect(str(build_db))
     except duckdb.Error as error:
@@ -108,18 +182,21 @@ def _consistent_copy(build_db: Path, folder: Path, name: str) -> Path:
         con.execute("checkpoint")
         handle, temp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         temp = Path(temp_name)
+        digest = hashlib.sha256()
         try:
             with os.fdopen(handle, "wb") as target, open(build_db, "rb") as source:
-                shutil.copyfileobj(source, target, length=8 * 1024 * 1024)
+                for block in iter(lambda: source.read(8 * 1024 * 1024), b""):
+                    digest.update(block)
+                    target.write(block)
                 target.flush()
                 os.fsync(target.fileno())
-            os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; readers may be other users
+            os.chmod(temp, file_mode())  # customer data: XSELL_FILE_MODE, default 0600
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
     finally:
         con.close()
-    return temp
+    return temp, digest.hexdigest()
 
 
 def _check_copy(path: Path) -> dict[str, int]:
@@ -174,7 +251,37 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _publish_lock(published_db: Path):
+    """One publish at a time into published_db (a blocking flock beside it)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = published_db.with_name(f".{published_db.name}-publish.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(published_db: Path) -> list[Path]:
+    """Temp copies (.<name>.<random>.tmp) an interrupted publish left: under the publish
+    lock no other publish is writing one."""
+    removed = []
+    for temp in published_db.parent.glob(f".{published_db.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed.append(temp)
+    return removed

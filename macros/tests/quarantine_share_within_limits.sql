@@ -5,6 +5,10 @@
     (both given as fractions, e.g. 0.01 = 1 %). warn_share / error_share override
     the vars for one table, e.g. a small hand-kept table where one bad row is a
     large share.
+
+    The test returns one row per rejection reason (table, reason, rows, share in
+    percent), so `dbt test --store-failures` keeps them; `xsell run` prints the same
+    breakdown when the test fails.
 -#}
 {% test quarantine_share_within_limits(
     model, source_name, table_name, warn_share=none, error_share=none
@@ -25,15 +29,33 @@ raw_rows as (
 ),
 
 quarantined_rows as (
-    select count(*) as row_count from {{ model }}
+    select
+        rejection_reason,
+        count(*) as row_count
+    from {{ model }}
+    group by rejection_reason
+),
+
+shares as (
+    select
+        '{{ table_name }}' as table_name,
+        quarantined_rows.rejection_reason,
+        quarantined_rows.row_count as reason_row_count,
+        raw_rows.row_count as raw_row_count,
+        sum(quarantined_rows.row_count) over () as quarantined_row_count
+    from quarantined_rows
+    cross join raw_rows
+    where raw_rows.row_count > 0
 )
 
 select
-    raw_rows.row_count as raw_row_count,
-    quarantined_rows.row_count as quarantined_row_count,
-    cast(ceil(10000.0 * quarantined_rows.row_count / raw_rows.row_count) as {{ dbt.type_int() }})
+    table_name,
+    rejection_reason,
+    reason_row_count,
+    quarantined_row_count,
+    raw_row_count,
+    round(100.0 * quarantined_row_count / raw_row_count, 2) as quarantine_share_pct,
+    cast(ceil(10000.0 * quarantined_row_count / raw_row_count) as {{ dbt.type_int() }})
         as quarantine_share_bp
-from raw_rows
-cross join quarantined_rows
-where raw_rows.row_count > 0
+from shares
 {% endtest %}

@@ -6,6 +6,7 @@ checked as (
 
 final as (
     select
+        {{ receipt_key('store_id', 'receipt_id') }} as receipt_key,
         receipt_id,
         line_number,
         store_id,

@@ -21,20 +21,20 @@ basket_items as (
 
 receipt_dates as (
     select
-        receipt_id,
+        receipt_key,
         min(sold_date) as sold_date,
         sum(case when quantity > 0 then 1 else 0 end) as line_count,
         sum(case when quantity > 0 and is_anchor then 1 else 0 end) as anchor_line_count,
         sum(case when quantity > 0 and is_addon then 1 else 0 end) as addon_line_count
     from lines
-    group by receipt_id
+    group by receipt_key
 ),
 
 expected_receipts as (
     select
         sold_date,
         count(*) as receipt_count,
-        sum(hash(receipt_id, line_count, anchor_line_count, addon_line_count)) as checksum
+        sum(hash(receipt_key, line_count, anchor_line_count, addon_line_count)) as checksum
     from receipt_dates
     group by sold_date
 ),
@@ -43,21 +43,21 @@ loaded_receipts as (
     select
         sold_date,
         count(*) as receipt_count,
-        sum(hash(receipt_id, line_count, anchor_line_count, addon_line_count)) as checksum
+        sum(hash(receipt_key, line_count, anchor_line_count, addon_line_count)) as checksum
     from receipts
     group by sold_date
 ),
 
 expected_item_rows as (
     select distinct
-        receipt_id as basket_id,
+        receipt_key as basket_id,
         'product' as item_level,
         product_id as item
     from lines
     where quantity > 0 and is_merchandise
     union all
     select distinct
-        receipt_id as basket_id,
+        receipt_key as basket_id,
         'category' as item_level,
         category as item
     from lines

@@ -24,7 +24,7 @@ expected as (
         lines.sold_date,
         count(*) as line_count,
         sum(hash(
-            lines.receipt_id, lines.line_number, lines.product_id, lines.quantity,
+            lines.receipt_key, lines.line_number, lines.product_id, lines.quantity,
             lines.unit_price, lines.sold_at, products.category, products.size_class,
             products.is_merchandise, products.is_impulse,
             {{ money("lines.quantity * products.unit_cost") }}
@@ -40,7 +40,7 @@ loaded as (
         sold_date,
         count(*) as line_count,
         sum(hash(
-            receipt_id, line_number, product_id, quantity, unit_price, sold_at, category,
+            receipt_key, line_number, product_id, quantity, unit_price, sold_at, category,
             size_class, is_merchandise, is_impulse, cost
         )) as checksum
     from fact

@@ -44,11 +44,11 @@ restaurant_coverage as (
 
 attach_sets as (
     select
-        receipt_id,
+        receipt_key,
         max(case when own_addon_lines + window_addon_lines > 0 then 1 else 0 end) = 1
             as has_addon_attached
     from attached
-    group by receipt_id
+    group by receipt_key
 ),
 
 expected_lines as (
@@ -83,10 +83,9 @@ expected_receipts as (
     from receipts
     cross join restaurant_coverage
     left join attach_sets
-        on receipts.receipt_id = attach_sets.receipt_id
+        on receipts.receipt_key = attach_sets.receipt_key
     left join restaurant
-        on receipts.store_id = restaurant.store_id
-        and receipts.receipt_id = restaurant.receipt_id
+        on receipts.receipt_key = restaurant.receipt_key
     group by receipts.sold_date
 ),
 

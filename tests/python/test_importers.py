@@ -402,7 +402,7 @@ def test_reimport_replaces_previous_output(tmp_path):
     assert summary.row_counts["transactions"] == 2 == len(read(out, "transactions"))
     assert read(out, "customers") == []
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{t}.parquet" for t in RAW_TABLES] + ["_import.json"]
+        [f"{t}.parquet" for t in RAW_TABLES] + ["_import.json", "_raw_files.json"]
     )
 
 

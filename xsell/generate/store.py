@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from xsell import rawfiles
 from xsell.contract import RAW_TABLES, RESTAURANT_ORDERS, TRANSACTIONS
 from xsell.generate import dirty, ids
 from xsell.generate.calendar import US_PER_SECOND, Calendar, build_calendar
@@ -108,11 +109,13 @@ def generate_store(
     config: StoreConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> GenerationSummary:
-    """Write the five raw tables, _generator.json and _dirty_ledger.json into out_dir.
+    """Write the five raw tables, _generator.json, _dirty_ledger.json and the record of
+    the files (_raw_files.json, xsell.rawfiles) into out_dir.
 
-    None arguments take their value from the config (store.yml by default). A
-    file of the other format for the same table is removed, so a folder never
-    holds two versions of a table.
+    None arguments take their value from the config (store.yml by default). Refuses
+    (RawFilesError) a folder holding raw-contract files xsell did not write. A file of
+    the other format for the same table (written by an earlier run) is removed, so a
+    folder never holds two versions of a table.
     """
     started = time.perf_counter()
     if fmt not in FORMATS:
@@ -127,6 +130,7 @@ def generate_store(
         start_date=start_date,
     )
     out_dir = Path(out_dir)
+    rawfiles.refuse_foreign_files(out_dir)  # never overwrite or delete a user's file
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_store(config, seed)
     sinks = {name: TableSink(out_dir, name, t.schema, fmt) for name, t in RAW_TABLES.items()}
@@ -157,6 +161,7 @@ def generate_store(
     }
     _write_json(out_dir / "_generator.json", info)
     _write_json(out_dir / "_dirty_ledger.json", dirty_counts)
+    rawfiles.record(out_dir, "xsell generate")
     return GenerationSummary(
         out_dir=out_dir,
         seed=seed,

@@ -20,6 +20,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from xsell import timezones
+
 MAX_EXAMPLES = 5
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -300,10 +302,14 @@ def timestamp_expr(
         if not _base_type(dtypes[0]).startswith(_TIME_TYPES):
             raise _unsupported(path, columns[0], dtypes[0], "timestamps or text")
         raw = f"cast({col} as varchar)"
-        return Parsed(raw=raw, value=f"cast({col} as timestamp)", bad="false")
+        value = timezones.column_sql(col, dtypes[0], timezones.store_timezone())
+        if value is None:  # TIMESTAMPTZ: instants, local time needs the stores' zone
+            raise _unsupported(path, columns[0], dtypes[0], "local times, or set "
+                               f"{timezones.ZONE_ENV} to the stores' time zone")
+        return Parsed(raw=raw, value=value, bad="false")
     parts = [_text(f"cast({quote(c)} as varchar)") for c in columns]
     raw = parts[0] if len(parts) == 1 else "(" + " || ' ' || ".join(parts) + ")"
-    value = f"try_strptime({raw}, {literal(fmt)})" if fmt else f"try_cast({raw} as timestamp)"
+    value = timezones.text_sql(raw, fmt, timezones.store_timezone())  # offsets: xsell.timezones
     return Parsed(raw=raw, value=value, bad=f"({raw} is not null and ({value}) is null)")
 
 
@@ -326,6 +332,7 @@ def describe_bad(
     return (
         f"column {column!r} ({target}): {n_bad:,} value{'s' if n_bad != 1 else ''} "
         f"cannot be parsed as {expected}, e.g. {shown}"
+        + timezones.offset_hint([raw for raw, _ in examples])
     )
 
 

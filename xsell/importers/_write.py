@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xsell import __version__
+from xsell import __version__, rawfiles
 from xsell.contract import RAW_TABLES
 from xsell.importers._base import DataImportError
 
@@ -128,6 +128,7 @@ def write_raw_tables(
             json.dumps(content, indent=2, ensure_ascii=False, default=str) + "\n"
         ),
     )
+    rawfiles.record(out_dir, "xsell import")  # size and sha256 of each file, for xsell run
     return ImportSummary(
         out_dir=out_dir,
         row_counts=row_counts,

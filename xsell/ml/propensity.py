@@ -69,6 +69,9 @@ __all__ = [
 ]
 
 RESTAURANT = "ml_restaurant_propensity"
+# Receipts in a fixed order whatever their numbers: a receipt number is a store's own
+# (two stores may both have receipt 1), so the store comes before it.
+RECEIPT_ORDER = ["sold_date", "store_id", "receipt_id"]
 ADDON = "ml_addon_propensity"
 
 RESTAURANT_COLUMNS = {
@@ -225,7 +228,7 @@ def restaurant_propensity(
     """The ml_restaurant_propensity node: P(restaurant visit the same day) per member
     purchase receipt, with the has-anchor baseline; saves or loads the bundle."""
     mode = model_mode(mode)
-    frame = receipts.sort_values(["sold_date", "receipt_id"], kind="stable").reset_index(drop=True)
+    frame = receipts.sort_values(RECEIPT_ORDER, kind="stable").reset_index(drop=True)
     if mode == "score":
         bundle, meta = store.current(RESTAURANT)
         return _restaurant_scores(frame, bundle, meta["run_id"], split="score")
@@ -449,7 +452,7 @@ def addon_propensity(
     receipt and category, one logistic regression per category, with the family-rate
     baseline; side tables: metrics, per-family promotions, coefficients."""
     mode = model_mode(mode)
-    frame = receipts.sort_values(["sold_date", "receipt_id"], kind="stable").reset_index(drop=True)
+    frame = receipts.sort_values(RECEIPT_ORDER, kind="stable").reset_index(drop=True)
     attached = CommaLists(frame["addon_categories"])
     on_campaign = CommaLists(frame["campaign_categories"])
     if mode == "score":

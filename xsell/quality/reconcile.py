@@ -156,7 +156,7 @@ _restaurant_days_sum_to_family = _days_sum_to_period(
 def _purchase_receipts_agree(con, tables) -> pd.DataFrame:
     # a purchase receipt has at least one positive line (int_receipts_aggregated)
     reference = con.execute(
-        "select count(distinct receipt_id) from staging.stg_pos__transactions "
+        "select count(distinct receipt_key) from staging.stg_pos__transactions "
         "where quantity > 0"
     ).fetchone()[0]
     others = {}
@@ -180,7 +180,7 @@ def _purchase_receipts_agree(con, tables) -> pd.DataFrame:
 def _baskets_match_staged_lines(con, tables) -> pd.DataFrame:
     # a basket is a receipt with a positive merchandise line (int_basket_items)
     reference = con.execute(
-        "select count(distinct lines.receipt_id) from staging.stg_pos__transactions as lines "
+        "select count(distinct lines.receipt_key) from staging.stg_pos__transactions as lines "
         "inner join staging.stg_pos__products as products "
         "on lines.product_id = products.product_id "
         "where lines.quantity > 0 and products.is_merchandise"

@@ -126,7 +126,7 @@ def _flat(*items) -> list:
 
 STAGING = [
     SuiteSpec(
-        "staging.stg_pos__transactions", "staging", ("receipt_id", "line_number"),
+        "staging.stg_pos__transactions", "staging", ("store_id", "receipt_id", "line_number"),
         _flat(
             not_null("sold_date"),
             positive("unit_price"),
@@ -444,7 +444,7 @@ RANK_REASONS = ("popular_in_store", "popular_now", "popular", "similar_to_past_p
 
 ML_MODELS = [
     SuiteSpec(
-        "ml.ml_restaurant_propensity", "ml", ("receipt_id",),
+        "ml.ml_restaurant_propensity", "ml", ("store_id", "receipt_id"),
         _flat(
             not_null("split", "baseline_probability"),
             in_set("split", ["train", "test"]),
@@ -463,7 +463,7 @@ ML_MODELS = [
         ),
     ),
     SuiteSpec(
-        "ml.ml_addon_propensity", "ml", ("receipt_id", "addon_category"),
+        "ml.ml_addon_propensity", "ml", ("store_id", "receipt_id", "addon_category"),
         _flat(
             not_null("split", "is_attached"),
             in_set("split", ["train", "test"]),

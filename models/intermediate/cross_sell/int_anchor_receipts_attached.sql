@@ -15,7 +15,7 @@ attached as (
 
 anchor_families as (
     select
-        receipt_id,
+        receipt_key,
         category as anchor_family
     from attached
     where own_anchor_lines > 0
@@ -23,18 +23,19 @@ anchor_families as (
 
 addons as (
     select
-        receipt_id,
+        receipt_key,
         sum(own_addon_lines) as addon_lines_in_receipt,
         sum(window_addon_lines) as addon_lines_in_window,
         count(*) as addon_category_count,
         sum(addon_revenue) as addon_revenue
     from attached
     where own_addon_lines + window_addon_lines > 0
-    group by receipt_id
+    group by receipt_key
 ),
 
 final as (
     select
+        receipts.receipt_key,
         receipts.receipt_id,
         anchor_families.anchor_family,
         receipts.store_id,
@@ -49,12 +50,12 @@ final as (
             as addon_line_count,
         coalesce(addons.addon_category_count, 0) as addon_category_count,
         coalesce(addons.addon_revenue, 0) as addon_revenue,
-        addons.receipt_id is not null as has_addon
+        addons.receipt_key is not null as has_addon
     from receipts
     inner join anchor_families
-        on receipts.receipt_id = anchor_families.receipt_id
+        on receipts.receipt_key = anchor_families.receipt_key
     left join addons
-        on receipts.receipt_id = addons.receipt_id
+        on receipts.receipt_key = addons.receipt_key
 )
 
 select * from final

@@ -1,6 +1,7 @@
 {#-
     Market baskets for rule mining: the distinct items of each purchase receipt's
     positive merchandise lines, at two levels (item_level = 'product' or 'category').
+    basket_id is the receipt_key (store and receipt number).
 
     Incremental by basket, like int_receipts_aggregated: a run recomputes the baskets
     with a line on a day from the last receipt date (first line's day) of the baskets it
@@ -27,12 +28,12 @@ lines as (
         quantity > 0
         and is_merchandise
         {%- if is_incremental() %}
-        and receipt_id in (
-            select receipt_id from {{ ref('int_transaction_lines_enriched') }}
+        and receipt_key in (
+            select receipt_key from {{ ref('int_transaction_lines_enriched') }}
             where sold_date >= {{ incremental_reload_from(
                 "select max(receipt_date) from (select min(sold_date) as receipt_date from "
                 ~ ref('int_transaction_lines_enriched')
-                ~ " where receipt_id in (select basket_id from " ~ this ~ ") group by receipt_id)"
+                ~ " where receipt_key in (select basket_id from " ~ this ~ ") group by receipt_key)"
                 ~ " as held_baskets"
             ) }}
         )
@@ -41,13 +42,13 @@ lines as (
 
 final as (
     select distinct
-        receipt_id as basket_id,
+        receipt_key as basket_id,
         'product' as item_level,
         product_id as item
     from lines
     union all
     select distinct
-        receipt_id as basket_id,
+        receipt_key as basket_id,
         'category' as item_level,
         category as item
     from lines

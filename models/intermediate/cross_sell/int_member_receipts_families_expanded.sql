@@ -11,8 +11,7 @@ matched as (
 
 anchors as (
     select
-        receipt_id,
-        store_id,
+        receipt_key,
         anchor_family
     from {{ ref('int_anchor_receipts_attached') }}
 ),
@@ -20,6 +19,7 @@ anchors as (
 final as (
     select
         coalesce(anchors.anchor_family, 'NO_ANCHOR') as anchor_family,
+        matched.receipt_key,
         matched.receipt_id,
         matched.store_id,
         matched.sold_date,
@@ -28,8 +28,7 @@ final as (
         matched.minutes_from_checkout
     from matched
     left join anchors
-        on matched.receipt_id = anchors.receipt_id
-        and matched.store_id = anchors.store_id
+        on matched.receipt_key = anchors.receipt_key
 )
 
 select * from final

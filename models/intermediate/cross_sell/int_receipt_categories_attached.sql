@@ -2,7 +2,7 @@
     The attach set of every purchase receipt, by category: its own positive
     merchandise lines and its window partners' (see int_receipts_linked), counted by
     role (anchor or add-on; one category can hold both when size_class comes from
-    price). One row per (receipt_id, category).
+    price). One row per (receipt_key, category).
 -#}
 with
 
@@ -22,8 +22,8 @@ lines as (
 
 own_lines as (
     select
-        receipt_id,
-        receipt_id as source_receipt_id,
+        receipt_key,
+        receipt_key as source_receipt_key,
         category,
         is_anchor,
         is_addon,
@@ -34,8 +34,8 @@ own_lines as (
 
 partner_lines as (
     select
-        links.receipt_id,
-        lines.receipt_id as source_receipt_id,
+        links.receipt_key,
+        lines.receipt_key as source_receipt_key,
         lines.category,
         lines.is_anchor,
         lines.is_addon,
@@ -43,7 +43,7 @@ partner_lines as (
         lines.revenue
     from links
     inner join lines
-        on links.partner_receipt_id = lines.receipt_id
+        on links.partner_receipt_key = lines.receipt_key
 ),
 
 attached_lines as (
@@ -60,7 +60,7 @@ attached_lines as (
 
 final as (
     select
-        attached_lines.receipt_id,
+        attached_lines.receipt_key,
         attached_lines.category,
         max(case when attached_lines.is_impulse then 1 else 0 end) = 1 as is_impulse,
         {%- for role in ["anchor", "addon"] %}
@@ -74,8 +74,8 @@ final as (
         {%- endfor %}
     from attached_lines
     inner join receipts
-        on attached_lines.receipt_id = receipts.receipt_id
-    group by attached_lines.receipt_id, attached_lines.category
+        on attached_lines.receipt_key = receipts.receipt_key
+    group by attached_lines.receipt_key, attached_lines.category
 )
 
 select * from final

@@ -6,15 +6,16 @@
 
     Incremental by receipt: a run recomputes, from all their lines, the receipts with
     a line on a day from this table's last day minus incremental_lookback_days, so a
-    receipt whose lines arrive in two loads, or cross midnight, is whole. DuckDB:
-    delete+insert on receipt_id; Spark: a table rebuilt whole
+    receipt whose lines arrive in two loads, or cross midnight, is whole. A receipt is
+    a store's receipt number (receipt_key): two stores may use the same numbers. DuckDB:
+    delete+insert on receipt_key; Spark: a table rebuilt whole
     (merge needs Delta tables; a Delta user sets incremental_strategy='merge' there).
 -#}
 {{
     config(
         materialized=("table" if target.type == "spark" else "incremental"),
         incremental_strategy="delete+insert",
-        unique_key="receipt_id",
+        unique_key="receipt_key",
         on_schema_change="fail",
     )
 }}
@@ -24,8 +25,8 @@ with
 lines as (
     select * from {{ ref('int_transaction_lines_enriched') }}
     {%- if is_incremental() %}
-    where receipt_id in (
-        select receipt_id from {{ ref('int_transaction_lines_enriched') }}
+    where receipt_key in (
+        select receipt_key from {{ ref('int_transaction_lines_enriched') }}
         where sold_date >= {{ incremental_reload_from("select max(sold_date) from " ~ this) }}
     )
     {%- endif %}
@@ -33,7 +34,7 @@ lines as (
 
 receipt_categories as (
     select distinct
-        receipt_id,
+        receipt_key,
         category,
         is_anchor,
         is_addon
@@ -43,7 +44,7 @@ receipt_categories as (
 
 category_lists as (
     select
-        receipt_id,
+        receipt_key,
         {{ sorted_listagg("case when is_anchor then category end", "','") }}
             as anchor_families,
         {{ sorted_listagg("case when is_addon then category end", "','") }}
@@ -51,13 +52,14 @@ category_lists as (
         sum(case when is_anchor then 1 else 0 end) as anchor_family_count,
         sum(case when is_addon then 1 else 0 end) as addon_category_count
     from receipt_categories
-    group by receipt_id
+    group by receipt_key
 ),
 
 receipts as (
     select
+        receipt_key,
+        store_id,
         receipt_id,
-        min(store_id) as store_id,
         min(customer_id) as customer_id,
         min(sold_at) as sold_at,
         max(case when quantity > 0 then 1 else 0 end) = 1 as is_purchase,
@@ -73,11 +75,12 @@ receipts as (
         sum(case when quantity > 0 then margin end) as margin,
         max(case when quantity > 0 and margin is null then 1 else 0 end) = 1 as has_unknown_cost
     from lines
-    group by receipt_id
+    group by receipt_key, store_id, receipt_id
 ),
 
 final as (
     select
+        receipts.receipt_key,
         receipts.receipt_id,
         receipts.store_id,
         receipts.customer_id,
@@ -106,7 +109,7 @@ final as (
         receipts.has_unknown_cost
     from receipts
     left join category_lists
-        on receipts.receipt_id = category_lists.receipt_id
+        on receipts.receipt_key = category_lists.receipt_key
 )
 
 select * from final

@@ -15,14 +15,14 @@ receipts as (
 
 pairs as (
     select
-        receipt.receipt_id,
-        partner.receipt_id as partner_receipt_id,
+        receipt.receipt_key,
+        partner.receipt_key as partner_receipt_key,
         {{ seconds_between("receipt.sold_at", "partner.sold_at") }} as seconds_apart
     from receipts as receipt
     inner join receipts as partner
         on receipt.customer_id = partner.customer_id
         and receipt.store_id = partner.store_id
-        and receipt.receipt_id != partner.receipt_id
+        and receipt.receipt_key != partner.receipt_key
         and receipt.sold_date between
             {{ dbt.dateadd("day", -window_days, "partner.sold_date") }}
             and {{ dbt.dateadd("day", window_days, "partner.sold_date") }}
@@ -30,8 +30,8 @@ pairs as (
 
 final as (
     select
-        receipt_id,
-        partner_receipt_id,
+        receipt_key,
+        partner_receipt_key,
         seconds_apart
     from pairs
     where abs(seconds_apart) <= {{ var("attach_window_minutes") }} * 60

@@ -17,7 +17,7 @@ orders as (
 
 matches as (
     select
-        receipts.receipt_id,
+        receipts.receipt_key,
         orders.restaurant_order_id,
         {{ money("orders.amount") }} as amount,
         {{ seconds_between("receipts.sold_at", "orders.ordered_at") }} / 60.0
@@ -33,7 +33,7 @@ closest as (
     select
         matches.*,
         row_number() over (
-            partition by receipt_id
+            partition by receipt_key
             order by abs(minutes_from_checkout), restaurant_order_id
         ) as closeness_rank
     from matches
@@ -41,6 +41,7 @@ closest as (
 
 final as (
     select
+        receipts.receipt_key,
         receipts.receipt_id,
         receipts.store_id,
         receipts.customer_id,
@@ -54,7 +55,7 @@ final as (
         closest.minutes_from_checkout
     from receipts
     left join closest
-        on receipts.receipt_id = closest.receipt_id
+        on receipts.receipt_key = closest.receipt_key
         and closest.closeness_rank = 1
 )
 

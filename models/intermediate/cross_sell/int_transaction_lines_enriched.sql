@@ -36,6 +36,7 @@ products as (
 
 final as (
     select
+        lines.receipt_key,
         lines.receipt_id,
         lines.line_number,
         lines.store_id,

@@ -47,7 +47,7 @@ final as (
         anchor_revenue,
         addon_revenue,
         row_number() over (
-            partition by customer_id order by sold_at, receipt_id
+            partition by customer_id order by sold_at, store_id, receipt_id
         ) as order_number,
         as_of_date
     from member_purchases

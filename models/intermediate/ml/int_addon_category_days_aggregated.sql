@@ -28,7 +28,7 @@ daily_addons as (
         count(*) as addon_receipts
     from attached
     inner join receipts
-        on attached.receipt_id = receipts.receipt_id
+        on attached.receipt_key = receipts.receipt_key
     group by receipts.sold_date, attached.category
 ),
 

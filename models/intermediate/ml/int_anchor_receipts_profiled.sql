@@ -23,18 +23,18 @@ campaigns as (
 
 addon_lists as (
     select
-        attached.receipt_id,
+        attached.receipt_key,
         {{ sorted_listagg("attached.category", "','") }}
             as addon_categories
     from attached
     inner join receipts
-        on attached.receipt_id = receipts.receipt_id
-    group by attached.receipt_id
+        on attached.receipt_key = receipts.receipt_key
+    group by attached.receipt_key
 ),
 
 campaign_days as (
     select distinct
-        receipts.receipt_id,
+        receipts.receipt_key,
         campaigns.target_category
     from receipts
     inner join campaigns
@@ -43,11 +43,11 @@ campaign_days as (
 
 campaign_lists as (
     select
-        receipt_id,
+        receipt_key,
         {{ sorted_listagg("target_category", "','") }}
             as campaign_categories
     from campaign_days
-    group by receipt_id
+    group by receipt_key
 ),
 
 final as (
@@ -67,9 +67,9 @@ final as (
         coalesce(campaign_lists.campaign_categories, '') as campaign_categories
     from receipts
     left join addon_lists
-        on receipts.receipt_id = addon_lists.receipt_id
+        on receipts.receipt_key = addon_lists.receipt_key
     left join campaign_lists
-        on receipts.receipt_id = campaign_lists.receipt_id
+        on receipts.receipt_key = campaign_lists.receipt_key
 )
 
 select * from final

@@ -34,7 +34,7 @@ final as (
         coalesce(visits.has_restaurant_visit, false) as has_restaurant_visit
     from receipts
     left join visits
-        on receipts.receipt_id = visits.receipt_id
+        on receipts.receipt_key = visits.receipt_key
 )
 
 select * from final

@@ -17,6 +17,7 @@ customers as (
 
 final as (
     select
+        receipts.receipt_key,
         receipts.receipt_id,
         receipts.customer_id,
         receipts.store_id,

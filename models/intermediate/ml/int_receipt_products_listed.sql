@@ -1,6 +1,8 @@
 {#-
     The distinct merchandise products of every purchase receipt, with who bought them,
-    where and when: the purchase history the recommender learns from.
+    where and when: the purchase history the recommender learns from. receipt_id is the
+    receipt_key (store and receipt number): the recommender groups products by it, and
+    receipt numbers may repeat across stores.
 -#}
 with
 
@@ -15,14 +17,14 @@ lines as (
 
 final as (
     select distinct
-        receipts.receipt_id,
+        receipts.receipt_key as receipt_id,
         receipts.customer_id,
         receipts.store_id,
         receipts.sold_date,
         lines.product_id
     from lines
     inner join receipts
-        on lines.receipt_id = receipts.receipt_id
+        on lines.receipt_key = receipts.receipt_key
 )
 
 select * from final

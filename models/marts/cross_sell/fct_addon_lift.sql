@@ -10,7 +10,7 @@ with
 
 receipts as (
     select
-        receipt_id,
+        receipt_key,
         store_id
     from {{ ref('int_receipts_aggregated') }}
     where is_purchase
@@ -22,23 +22,23 @@ attached as (
 
 anchor_receipts as (
     select
-        receipts.receipt_id,
+        receipts.receipt_key,
         receipts.store_id,
         attached.category as anchor_family
     from attached
     inner join receipts
-        on attached.receipt_id = receipts.receipt_id
+        on attached.receipt_key = receipts.receipt_key
     where attached.own_anchor_lines > 0
 ),
 
 addon_receipts as (
     select
-        receipts.receipt_id,
+        receipts.receipt_key,
         receipts.store_id,
         attached.category as addon_category
     from attached
     inner join receipts
-        on attached.receipt_id = receipts.receipt_id
+        on attached.receipt_key = receipts.receipt_key
     where attached.own_addon_lines + attached.window_addon_lines > 0
 ),
 
@@ -76,8 +76,7 @@ joint_counts as (
         count(*) as joint_receipts
     from anchor_receipts
     inner join addon_receipts
-        on anchor_receipts.receipt_id = addon_receipts.receipt_id
-        and anchor_receipts.store_id = addon_receipts.store_id
+        on anchor_receipts.receipt_key = addon_receipts.receipt_key
     group by anchor_receipts.store_id, anchor_receipts.anchor_family, addon_receipts.addon_category
 ),
 

@@ -11,7 +11,7 @@ anchors as (
 
 receipts as (
     select distinct
-        receipt_id,
+        receipt_key,
         store_id,
         addon_line_count,
         addon_lines_in_window,

@@ -12,11 +12,11 @@ receipts as (
 
 impulse_revenue as (
     select
-        receipt_id,
+        receipt_key,
         sum(revenue) as revenue
     from {{ ref('int_transaction_lines_enriched') }}
     where quantity > 0 and is_impulse
-    group by receipt_id
+    group by receipt_key
 ),
 
 hours as (
@@ -32,7 +32,7 @@ hours as (
             as anchor_impulse_receipts
     from receipts
     left join impulse_revenue
-        on receipts.receipt_id = impulse_revenue.receipt_id
+        on receipts.receipt_key = impulse_revenue.receipt_key
     group by receipts.sold_weekday, receipts.sold_hour
 ),
 

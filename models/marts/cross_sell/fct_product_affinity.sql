@@ -21,7 +21,7 @@ products as (
 
 receipt_products as (
     select distinct
-        receipt_id as basket_id,
+        receipt_key as basket_id,
         product_id
     from lines
 ),

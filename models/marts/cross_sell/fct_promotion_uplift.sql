@@ -93,7 +93,7 @@ target_lines as (
     select
         campaign_windows.campaign_target_id,
         lines.sold_date,
-        lines.receipt_id,
+        lines.receipt_key,
         lines.quantity,
         lines.revenue
     from campaign_windows
@@ -111,7 +111,7 @@ target_days as (
     select
         campaign_target_id,
         sold_date,
-        count(distinct receipt_id) as target_receipts,
+        count(distinct receipt_key) as target_receipts,
         sum(quantity) as target_units,
         sum(revenue) as target_revenue
     from target_lines

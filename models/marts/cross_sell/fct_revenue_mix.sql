@@ -22,7 +22,7 @@ restaurant as (
 ),
 
 receipts_with_anchor as (
-    select distinct receipt_id
+    select distinct receipt_key
     from attached
     where own_anchor_lines + window_anchor_lines > 0
 ),
@@ -34,7 +34,7 @@ classified_lines as (
         case
             when lines.quantity < 0 then 'RETURNS'
             when lines.is_anchor then 'ANCHOR'
-            when lines.is_addon and receipts_with_anchor.receipt_id is not null then 'ADDON'
+            when lines.is_addon and receipts_with_anchor.receipt_key is not null then 'ADDON'
             else 'OTHER'
         end as revenue_stream,
         lines.receipt_id,
@@ -43,7 +43,7 @@ classified_lines as (
         case when lines.margin is not null then lines.revenue else 0 end as costed_revenue
     from lines
     left join receipts_with_anchor
-        on lines.receipt_id = receipts_with_anchor.receipt_id
+        on lines.receipt_key = receipts_with_anchor.receipt_key
 ),
 
 line_streams as (

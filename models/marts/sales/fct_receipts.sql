@@ -40,9 +40,7 @@ all_receipts as (
 {%- set window_days = ((var("attach_window_minutes") | int) + 1439) // 1440 %}
 
 reloaded as (
-    select distinct
-        store_id,
-        receipt_id
+    select distinct receipt_key
     from {{ ref('int_transaction_lines_enriched') }}
     where sold_date >= {{ dbt.dateadd(
         "day", -1 * window_days,
@@ -54,8 +52,7 @@ receipts as (
     select all_receipts.*
     from all_receipts
     inner join reloaded
-        on all_receipts.store_id = reloaded.store_id
-        and all_receipts.receipt_id = reloaded.receipt_id
+        on all_receipts.receipt_key = reloaded.receipt_key
 ),
 
 {%- else %}
@@ -87,11 +84,11 @@ restaurant_coverage as (
 -- The attach set of a purchase receipt: does it hold an add-on (own or window line)?
 attach_sets as (
     select
-        receipt_id,
+        receipt_key,
         max(case when own_addon_lines + window_addon_lines > 0 then 1 else 0 end) = 1
             as has_addon_attached
     from attached
-    group by receipt_id
+    group by receipt_key
 ),
 
 final as (
@@ -138,13 +135,10 @@ final as (
     from receipts
     cross join profile
     cross join restaurant_coverage
-    -- int_receipt_categories_attached is keyed by receipt_id until the intermediate layer
-    -- keys receipts by store and receipt number; then this joins on receipt_key
     left join attach_sets
-        on receipts.receipt_id = attach_sets.receipt_id
+        on receipts.receipt_key = attach_sets.receipt_key
     left join restaurant
-        on receipts.store_id = restaurant.store_id
-        and receipts.receipt_id = restaurant.receipt_id
+        on receipts.receipt_key = restaurant.receipt_key
 )
 
 select * from final

@@ -1,4 +1,9 @@
-{#- Every raw campaign target row, cast and checked; see base_pos__transactions. -#}
+{#-
+    Every raw campaign target row, cast and checked; see base_pos__transactions. A
+    campaign may be planned ahead: its dates may run up to a year past the last
+    plausible day of the other tables (raw_valid_until).
+-#}
+{%- set campaign_days_ahead = 366 -%}
 {%- set columns = {
     "campaign_id": "text",
     "campaign_name": "text",
@@ -16,7 +21,9 @@ source as (
 ),
 
 typed as (
-    select {{ typed_and_raw_columns(columns) }}
+    select
+        raw_row_number as raw_row_id,
+        {{ typed_and_raw_columns(columns) }}
     from source
 ),
 
@@ -25,18 +32,17 @@ row_checked as (
         typed.*,
         case
             when campaign_id is null then 'missing_campaign_id'
-            {{ missing_or_unparseable('starts_at') }}
-            {{ out_of_range('starts_at') }}
-            {{ missing_or_unparseable('ends_at') }}
-            {{ out_of_range('ends_at') }}
+            {{ required_value('starts_at', columns, days_ahead=campaign_days_ahead) }}
+            {{ required_value('ends_at', columns, days_ahead=campaign_days_ahead) }}
             when ends_at <= starts_at then 'invalid_campaign_period'
             when target_category is null and target_product_id is null then 'missing_target'
-            {{ missing_or_unparseable('discount_pct') }}
+            {{ required_value('discount_pct', columns) }}
             when discount_pct <= 0 or discount_pct >= 100 then 'invalid_discount_pct'
         end as row_rejection_reason
     from typed
 ),
 
+-- The first row of a campaign target in the raw file is kept; later ones are duplicates.
 ranked as (
     select
         row_checked.*,
@@ -44,11 +50,8 @@ ranked as (
             partition by
                 campaign_id, upper(target_category), target_product_id,
                 row_rejection_reason is null
-            order by {{ raw_column_list(columns) }}
-        ) as key_rank,
-        -- Identifies the raw row: identical rows are interchangeable, so ordering by
-        -- every raw value numbers them deterministically.
-        row_number() over (order by {{ raw_column_list(columns) }}) as raw_row_id
+            order by raw_row_id
+        ) as key_rank
     from row_checked
 ),
 

@@ -13,7 +13,9 @@ source as (
 ),
 
 typed as (
-    select {{ typed_and_raw_columns(columns) }}
+    select
+        raw_row_number as raw_row_id,
+        {{ typed_and_raw_columns(columns) }}
     from source
 ),
 
@@ -22,26 +24,23 @@ row_checked as (
         typed.*,
         case
             when customer_id is null then 'missing_customer_id'
-            {{ unparseable('household_size') }}
+            {{ optional_value('household_size', columns) }}
             when household_size < 1 then 'invalid_household_size'
-            {{ unparseable('distance_km') }}
+            {{ optional_value('distance_km', columns) }}
             when distance_km < 0 then 'negative_distance_km'
-            {{ unparseable('joined_at') }}
-            {{ out_of_range('joined_at') }}
+            {{ optional_value('joined_at', columns) }}
         end as row_rejection_reason
     from typed
 ),
 
+-- The first row of a member in the raw file is kept; later ones are duplicates.
 ranked as (
     select
         row_checked.*,
         row_number() over (
             partition by customer_id, row_rejection_reason is null
-            order by {{ raw_column_list(columns) }}
-        ) as key_rank,
-        -- Identifies the raw row: identical rows are interchangeable, so ordering by
-        -- every raw value numbers them deterministically.
-        row_number() over (order by {{ raw_column_list(columns) }}) as raw_row_id
+            order by raw_row_id
+        ) as key_rank
     from row_checked
 ),
 

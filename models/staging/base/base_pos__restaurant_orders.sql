@@ -14,7 +14,9 @@ source as (
 ),
 
 typed as (
-    select {{ typed_and_raw_columns(columns) }}
+    select
+        raw_row_number as raw_row_id,
+        {{ typed_and_raw_columns(columns) }}
     from source
 ),
 
@@ -24,24 +26,21 @@ row_checked as (
         case
             when restaurant_order_id is null then 'missing_restaurant_order_id'
             when store_id is null then 'missing_store_id'
-            {{ missing_or_unparseable('ordered_at') }}
-            {{ out_of_range('ordered_at') }}
-            {{ missing_or_unparseable('amount') }}
+            {{ required_value('ordered_at', columns) }}
+            {{ required_value('amount', columns) }}
             when amount <= 0 then 'non_positive_amount'
         end as row_rejection_reason
     from typed
 ),
 
+-- The first row of an order in the raw file is kept; later ones are duplicates.
 ranked as (
     select
         row_checked.*,
         row_number() over (
             partition by restaurant_order_id, row_rejection_reason is null
-            order by {{ raw_column_list(columns) }}
-        ) as key_rank,
-        -- Identifies the raw row: identical rows are interchangeable, so ordering by
-        -- every raw value numbers them deterministically.
-        row_number() over (order by {{ raw_column_list(columns) }}) as raw_row_id
+            order by raw_row_id
+        ) as key_rank
     from row_checked
 ),
 

@@ -3,6 +3,10 @@
     failing check in the order below, or null for a clean line. stg_pos__transactions
     keeps the clean lines, quarantine_pos__transactions the rest: together they
     hold every raw row exactly once.
+
+    unit_price may be absent on every line (a store without prices: basket-only
+    data); the lines are then kept with a null price. When any line has a price, a
+    line without one is `missing_unit_price`.
 -#}
 {%- set columns = {
     "receipt_id": "text",
@@ -27,26 +31,43 @@ products as (
 ),
 
 typed as (
-    select {{ typed_and_raw_columns(columns) }}
+    select
+        raw_row_number as raw_row_id,
+        {{ typed_and_raw_columns(columns) }}
     from source
+),
+
+price_presence as (
+    select count(*) > 0 as has_prices
+    from typed
+    where {{ raw_present('unit_price') }}
+),
+
+priced as (
+    select
+        typed.*,
+        price_presence.has_prices
+    from typed
+    cross join price_presence
 ),
 
 row_checked as (
     select
-        typed.*,
+        priced.*,
         case
             when receipt_id is null then 'missing_receipt_id'
-            {{ missing_or_unparseable('line_number') }}
+            {{ required_value('line_number', columns) }}
             when store_id is null then 'missing_store_id'
             when product_id is null then 'missing_product_id'
-            {{ missing_or_unparseable('quantity') }}
+            {{ required_value('quantity', columns) }}
             when quantity = 0 then 'zero_quantity'
-            {{ missing_or_unparseable('unit_price') }}
+            when has_prices and not {{ raw_present('unit_price') }}
+                then 'missing_unit_price'
+            {{ optional_value('unit_price', columns) }}
             when unit_price <= 0 then 'non_positive_unit_price'
-            {{ missing_or_unparseable('sold_at') }}
-            {{ out_of_range('sold_at') }}
+            {{ required_value('sold_at', columns) }}
         end as row_rejection_reason
-    from typed
+    from priced
 ),
 
 product_checked as (
@@ -62,18 +83,16 @@ product_checked as (
         on row_checked.product_id = products.product_id
 ),
 
--- Among lines that passed every other check, the first copy of a key is kept;
--- ordering by every raw value makes the choice deterministic.
+-- A line is keyed by store, receipt and line number (receipt numbers may repeat across
+-- stores). Among lines that passed every other check, the first in the raw file keeps
+-- the key; later copies are duplicate_line.
 ranked as (
     select
         product_checked.*,
         row_number() over (
-            partition by receipt_id, line_number, line_rejection_reason is null
-            order by {{ raw_column_list(columns) }}
-        ) as key_rank,
-        -- Identifies the raw row: identical rows are interchangeable, so ordering by
-        -- every raw value numbers them deterministically.
-        row_number() over (order by {{ raw_column_list(columns) }}) as raw_row_id
+            partition by store_id, receipt_id, line_number, line_rejection_reason is null
+            order by raw_row_id
+        ) as key_rank
     from product_checked
 ),
 
