@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from xsell import rawfiles
 from xsell.generate import generate_store
 
 TABLES = ("transactions", "products", "customers", "restaurant_orders", "campaigns")
@@ -118,4 +119,6 @@ def make_shape(name: str, raw: Path, *, seed: int = 7) -> Path:
     generate_store(raw, seed=seed, stores=1, visits_per_day=40, **options)
     if transform is not None:
         transform(raw)
+        # the shape's files are what the build should read: recorded as xsell's own
+        rawfiles.record(raw, "tests/python/shapes.py")
     return raw

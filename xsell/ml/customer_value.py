@@ -186,7 +186,8 @@ def customer_features(
     first = grouped["sold_date"].min()
     last = grouped["sold_date"].max()
     receipts = grouped["receipts"].sum()
-    revenue = grouped["revenue"].sum()
+    # null, not 0, for a store without prices: money is never made up
+    revenue = grouped["revenue"].sum(min_count=1)
     features = pd.DataFrame(
         {
             "first_purchase_date": first,
@@ -200,8 +201,8 @@ def customer_features(
             "items_per_receipt": grouped["item_count"].sum() / receipts,
             "anchor_receipt_share": grouped["anchor_receipts"].sum() / receipts,
             "anchor_revenue_share": (
-                grouped["anchor_revenue"].sum() / revenue.where(revenue > 0)
-            ).fillna(0.0),
+                grouped["anchor_revenue"].sum(min_count=1) / revenue.where(revenue > 0)
+            ).where(revenue.isna(), lambda share: share.fillna(0.0)),
             "repeat_purchase_days": summary["repeat_purchase_days"].astype(np.int64),
             "purchase_span_days": summary["purchase_span_days"].astype(np.int64),
             "repeat_day_value": summary["repeat_day_value"].astype(float),
@@ -514,10 +515,14 @@ def _gradient_boosting(random_state: int):
 def _holdout_actuals(days: pd.DataFrame, customers: pd.Index, start, end) -> pd.DataFrame:
     window = days[(days["sold_date"] > start) & (days["sold_date"] <= end)]
     grouped = window.groupby("customer_id")
+    # without prices there is no spend to compare with: null, not 0
+    priced = bool(days["revenue"].notna().any())
+    spend = (grouped["revenue"].sum().reindex(customers, fill_value=0.0) if priced
+             else pd.Series(np.nan, index=customers))
     return pd.DataFrame(
         {
             "purchases": grouped["sold_date"].count().reindex(customers, fill_value=0),
-            "spend": grouped["revenue"].sum().reindex(customers, fill_value=0.0),
+            "spend": spend,
         }
     ).astype({"purchases": np.int64, "spend": float})
 
@@ -595,7 +600,7 @@ def holdout_predictions(
         # (sklearn is imported above: threadpoolctl only limits libraries already loaded.)
         with threadpool_limits(limits=1):
             for name, model in models.items():
-                if train.empty:
+                if train.empty or target[name].isna().any():  # no prices: no spend
                     continue
                 model.fit(train[usable].to_numpy(float), target[name].to_numpy(float))
                 rate = model.predict(features[usable].to_numpy(float))
@@ -657,6 +662,8 @@ def holdout_metrics(
                 continue
             actual = predictions[f"actual__{target}"].to_numpy(float)
             predicted = predictions[column].to_numpy(float)
+            if np.isnan(actual).any() or np.isnan(predicted).any():
+                continue  # no prices, or no spend model: nothing to score
             error = predicted - actual
             rows.append(
                 {

@@ -217,9 +217,17 @@ RESTAURANT_NUMERIC = [
 ]
 
 
-def _restaurant_matrix(frame: pd.DataFrame, families: list[str]) -> np.ndarray:
-    numeric = frame[RESTAURANT_NUMERIC].astype(float).to_numpy()
-    return np.hstack([numeric, _multi_hot(frame["anchor_families"], families)])
+def _restaurant_matrix(frame: pd.DataFrame, families: list[str],
+                       numeric: list[str] = RESTAURANT_NUMERIC) -> np.ndarray:
+    values = frame[numeric].astype(float).to_numpy()
+    return np.hstack([values, _multi_hot(frame["anchor_families"], families)])
+
+
+def _known_numeric(train: pd.DataFrame) -> list[str]:
+    """The numeric features the training receipts know: a store without prices has no
+    basket value on any receipt, and a feature without one value tells the model nothing
+    (it is left out, not filled in)."""
+    return [name for name in RESTAURANT_NUMERIC if train[name].notna().any()]
 
 
 def restaurant_propensity(
@@ -243,7 +251,8 @@ def restaurant_propensity(
         return empty_frame(RESTAURANT_COLUMNS)
 
     families = sorted({f for fams in CommaLists(train["anchor_families"]).items for f in fams})
-    features = RESTAURANT_NUMERIC + [f"family_{name}" for name in families]
+    numeric = _known_numeric(train)
+    features = numeric + [f"family_{name}" for name in families]
     estimator = HistGradientBoostingClassifier(
         max_iter=params.max_iter,
         learning_rate=params.learning_rate,
@@ -254,11 +263,13 @@ def restaurant_propensity(
     )
     fit_rows = training_sample(len(train), params.max_train_rows, params.random_state)
     with threadpool_limits(1):
-        estimator.fit(_restaurant_matrix(train.iloc[fit_rows], families), y_train[fit_rows])
+        estimator.fit(_restaurant_matrix(train.iloc[fit_rows], families, numeric),
+                      y_train[fit_rows])
     rates = train.groupby("has_anchor")["has_restaurant_visit"].mean()
     baseline = {bool(k): float(v) for k, v in rates.items()}
     bundle = {"estimator": estimator, "families": families, "features": features,
-              "baseline": baseline, "fallback_rate": float(y_train.mean())}
+              "numeric": numeric, "baseline": baseline,
+              "fallback_rate": float(y_train.mean())}
     scored = _restaurant_scores(frame, bundle, run_id, split=split)
 
     metrics = MetricRows(RESTAURANT)
@@ -322,7 +333,8 @@ def _restaurant_scores(frame: pd.DataFrame, bundle: dict, run_id: str, split) ->
         return empty_frame(RESTAURANT_COLUMNS)
     with threadpool_limits(1):
         probability = bundle["estimator"].predict_proba(
-            _restaurant_matrix(frame, bundle["families"])
+            _restaurant_matrix(frame, bundle["families"],
+                               bundle.get("numeric", RESTAURANT_NUMERIC))
         )[:, 1]
     out = frame[["receipt_id", "customer_id", "store_id", "sold_date", "has_anchor",
                  "has_restaurant_visit"]].copy()
@@ -348,7 +360,8 @@ def _permutation_importances(estimator, scored, frame, families, features, param
     test = scored["split"] == "test"
     if test.sum() == 0 or scored.loc[test, "has_restaurant_visit"].nunique() < 2:
         return empty_frame(IMPORTANCE_COLUMNS)
-    X = _restaurant_matrix(frame[test.to_numpy()], families)
+    X = _restaurant_matrix(frame[test.to_numpy()], families,
+                           [f for f in features if f in RESTAURANT_NUMERIC])
     y = scored.loc[test, "has_restaurant_visit"].astype(bool).to_numpy()
     max_samples = PERMUTATION_MAX_ROWS if len(y) > PERMUTATION_MAX_ROWS else 1.0
     with threadpool_limits(1):

@@ -68,12 +68,22 @@ def _empty(columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
+def absent_features(summary: pd.DataFrame) -> list[str]:
+    """SEGMENT_FEATURES no customer has a value for: the money features of a store without
+    prices. They enter as 0 (a constant, so they move no centroid) and are published as
+    null, never as a made-up score."""
+    return [name for name in SEGMENT_FEATURES if summary[name].isna().all()]
+
+
 def scaled_features(summary: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
     """Customer ids (sorted) and their standardised, transformed SEGMENT_FEATURES."""
     frame = summary.sort_values("customer_id", kind="stable")
+    absent = set(absent_features(frame))
     columns = []
     for name, transform in SEGMENT_FEATURES.items():
         values = frame[name].to_numpy(dtype=float)
+        if name in absent:
+            values = np.zeros(len(values))
         columns.append(np.log1p(np.clip(values, 0.0, None)) if transform == "log" else values)
     matrix = np.column_stack(columns)
     mean = matrix.mean(axis=0)
@@ -269,6 +279,7 @@ def customer_segments(
             "distance_to_centroid": distance,
         }
     )
+    absent = set(absent_features(summary))
     for j, name in enumerate(SEGMENT_FEATURES):
-        frame[f"z_{name}"] = x[:, j]
+        frame[f"z_{name}"] = np.nan if name in absent else x[:, j]
     return frame

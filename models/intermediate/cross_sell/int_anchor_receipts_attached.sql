@@ -49,7 +49,9 @@ final as (
         coalesce(addons.addon_lines_in_receipt, 0) + coalesce(addons.addon_lines_in_window, 0)
             as addon_line_count,
         coalesce(addons.addon_category_count, 0) as addon_category_count,
-        coalesce(addons.addon_revenue, 0) as addon_revenue,
+        -- no add-on: 0, unless the data has no prices (the receipt's revenue is null)
+        coalesce(addons.addon_revenue, case when receipts.revenue is not null then 0 end)
+            as addon_revenue,
         addons.receipt_key is not null as has_addon
     from receipts
     inner join anchor_families

@@ -68,8 +68,12 @@ final as (
             as own_{{ role }}_lines,
         sum(case when not attached_lines.is_own and attached_lines.is_{{ role }} then 1 else 0 end)
             as window_{{ role }}_lines,
-        sum(case when attached_lines.is_{{ role }} then attached_lines.revenue else 0 end)
-            as {{ role }}_revenue
+        sum(
+            case
+                when attached_lines.is_{{ role }} then attached_lines.revenue
+                when attached_lines.revenue is not null then 0
+            end
+        ) as {{ role }}_revenue
         {{- "," if not loop.last }}
         {%- endfor %}
     from attached_lines

@@ -68,10 +68,16 @@ receipts as (
         sum(case when quantity > 0 and is_anchor then 1 else 0 end) as anchor_line_count,
         sum(case when quantity > 0 and is_addon then 1 else 0 end) as addon_line_count,
         sum(case when quantity > 0 and is_impulse then 1 else 0 end) as impulse_line_count,
-        sum(case when quantity > 0 then revenue else 0 end) as revenue,
-        sum(case when quantity > 0 and is_anchor then revenue else 0 end) as anchor_revenue,
-        sum(case when quantity > 0 and is_addon then revenue else 0 end) as addon_revenue,
-        sum(case when quantity < 0 then revenue else 0 end) as returned_revenue,
+        -- a line without a price (a store without prices) adds nothing, not 0: the
+        -- receipt's money is then null, never a made-up 0
+        sum(case when quantity > 0 then revenue when revenue is not null then 0 end)
+            as revenue,
+        sum(case when quantity > 0 and is_anchor then revenue when revenue is not null then 0 end)
+            as anchor_revenue,
+        sum(case when quantity > 0 and is_addon then revenue when revenue is not null then 0 end)
+            as addon_revenue,
+        sum(case when quantity < 0 then revenue when revenue is not null then 0 end)
+            as returned_revenue,
         sum(case when quantity > 0 then margin end) as margin,
         max(case when quantity > 0 and margin is null then 1 else 0 end) = 1 as has_unknown_cost
     from lines

@@ -40,7 +40,8 @@ aggregated as (
         sum(item_count) as item_count,
         sum(anchor_receipts) as anchor_receipts,
         sum(anchor_revenue) as anchor_revenue,
-        sum(case when is_repeat_day then revenue else 0 end) as repeat_revenue
+        sum(case when is_repeat_day then revenue when revenue is not null then 0 end)
+            as repeat_revenue
     from days_flagged
     group by customer_id
 ),
@@ -61,14 +62,16 @@ final as (
         cast(revenue as double) / purchase_receipts as avg_order_value,
         cast(item_count as double) / purchase_receipts as items_per_receipt,
         cast(anchor_receipts as double) / purchase_receipts as anchor_receipt_share,
-        case when revenue > 0 then cast(anchor_revenue as double) / revenue else 0 end
-            as anchor_revenue_share,
+        case
+            when revenue > 0 then cast(anchor_revenue as double) / revenue
+            when revenue is not null then 0
+        end as anchor_revenue_share,
         cast(purchase_days - 1 as bigint) as repeat_purchase_days,
         cast({{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }} as integer)  -- noqa: LT05
             as purchase_span_days,
         case
             when purchase_days > 1 then cast(repeat_revenue as double) / (purchase_days - 1)
-            else 0
+            when revenue is not null then 0
         end as repeat_day_value
     from aggregated
 )

@@ -34,8 +34,10 @@ by_store as (
         sum(case when is_member then 1 else 0 end) as member_purchase_receipts,
         sum(case when is_member then 0 else 1 end) as anonymous_purchase_receipts,
         sum(revenue) as revenue,
-        sum(case when is_member then revenue else 0 end) as member_revenue,
-        sum(case when is_member then 0 else revenue end) as anonymous_revenue,
+        sum(case when is_member then revenue when revenue is not null then 0 end)
+            as member_revenue,
+        sum(case when not is_member then revenue when revenue is not null then 0 end)
+            as anonymous_revenue,
         count(distinct customer_id) as members
     from purchases
     group by store_id
@@ -49,8 +51,10 @@ overall as (
         sum(case when is_member then 1 else 0 end) as member_purchase_receipts,
         sum(case when is_member then 0 else 1 end) as anonymous_purchase_receipts,
         sum(revenue) as revenue,
-        sum(case when is_member then revenue else 0 end) as member_revenue,
-        sum(case when is_member then 0 else revenue end) as anonymous_revenue,
+        sum(case when is_member then revenue when revenue is not null then 0 end)
+            as member_revenue,
+        sum(case when not is_member then revenue when revenue is not null then 0 end)
+            as anonymous_revenue,
         count(distinct customer_id) as members
     from purchases
 ),
