@@ -54,8 +54,11 @@ scored as (
             as recency_score,
         cast(1 + floor(5 * (frequency_position - 1) / customer_count) as integer)
             as frequency_score,
-        cast(1 + floor(5 * (monetary_position - 1) / customer_count) as integer)
-            as monetary_score
+        -- no prices, no monetary score (never a made-up middle score)
+        case
+            when revenue is not null
+                then cast(1 + floor(5 * (monetary_position - 1) / customer_count) as integer)
+        end as monetary_score
     from positions
 ),
 
@@ -71,7 +74,11 @@ matches as (
     inner join segment_map
         on scored.recency_score between segment_map.r_min and segment_map.r_max
         and scored.frequency_score between segment_map.f_min and segment_map.f_max
-        and scored.monetary_score between segment_map.m_min and segment_map.m_max
+        -- without a monetary score, only the segments open to every score (1-5) match
+        and (
+            scored.monetary_score between segment_map.m_min and segment_map.m_max
+            or (scored.monetary_score is null and segment_map.m_min = 1 and segment_map.m_max = 5)
+        )
 ),
 
 final as (
@@ -89,7 +96,7 @@ final as (
         {{ dbt.concat([
             "cast(scored.recency_score as " ~ dbt.type_string() ~ ")",
             "cast(scored.frequency_score as " ~ dbt.type_string() ~ ")",
-            "cast(scored.monetary_score as " ~ dbt.type_string() ~ ")",
+            "coalesce(cast(scored.monetary_score as " ~ dbt.type_string() ~ "), '-')",
         ]) }} as rfm_cell,
         cast(coalesce(matches.rfm_segment, 'Others') as {{ dbt.type_string() }}) as rfm_segment,
         coalesce(matches.is_lapsing, false) as is_lapsing
