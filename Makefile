@@ -10,7 +10,7 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: setup chromium java demo test test-spark test-bi docs lint bench clean
+.PHONY: setup chromium java demo test test-spark test-bi docs docs-site lint bench clean
 
 setup: $(STAMP) chromium
 
@@ -79,6 +79,13 @@ docs: setup
 	$(BIN)/dbt docs generate
 	@echo "Serve with: $(BIN)/dbt docs serve"
 
+# The reference documentation (docs/, mkdocs.yml) as a static site in site/, built offline;
+# --strict fails on a broken link or anchor. tests/python/test_docs.py checks that what the
+# pages name (models, vars, commands, files) exists.
+docs-site: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@echo "Open site/index.html"
+
 # sqlfluff's dbt templater compiles the project, and compiling reads the raw files' shape:
 # a 7-day synthetic store in .lint/ (about 1 s) serves.
 LINT := .lint
@@ -96,4 +103,4 @@ bench: setup
 	$(BIN)/python bench/bench_scale.py --sizes $(SIZES) $(BENCH_ARGS)
 
 clean:
-	rm -rf .lint target logs reports/out warehouse/*.duckdb* warehouse/*.wal warehouse/export
+	rm -rf .lint target logs reports/out site warehouse/*.duckdb* warehouse/*.wal warehouse/export
