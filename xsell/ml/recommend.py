@@ -279,41 +279,65 @@ def _binary(rows, cols, shape) -> sparse.csr_matrix:
     return matrix
 
 
+def _row_blocks(indptr: np.ndarray, entries: int):
+    """(start, stop) row ranges of a CSR matrix holding about ``entries`` stored entries
+    each (at least one row)."""
+    n_rows = indptr.size - 1
+    start = 0
+    while start < n_rows:
+        stop = int(np.searchsorted(indptr, indptr[start] + entries, side="right")) - 1
+        stop = min(max(stop, start + 1), n_rows)
+        yield start, stop
+        start = stop
+
+
 def _top_k_rows(
     matrix, k: int, rows: np.ndarray, cols: np.ndarray, *, min_count: float = 0.0,
-    block: int = 512,
+    block_entries: int = 1 << 22,
 ) -> sparse.csr_matrix:
-    """The k largest entries of every row of ``matrix[i, j] * rows[i] * cols[j]``, with
-    the diagonal and entries whose raw value is below ``min_count`` set to 0. Row
-    blocks are made dense (fast for catalogues of thousands of products) and scaled
-    there, so the full sparse matrix is never rescaled."""
+    """The k largest entries of every row of ``matrix[i, j] * rows[i] * cols[j]`` (ties:
+    lower column first), without the diagonal, entries whose raw value is below
+    ``min_count`` and entries that are not positive.
+
+    Only the stored entries are read, ``block_entries`` of them at a time: the member
+    co-purchase matrix of a 23,812-product grocery holds 26M entries where its dense
+    rows would be 567M."""
     matrix = sparse.csr_matrix(matrix)
-    n_rows, n_cols = matrix.shape
+    matrix.sum_duplicates()  # canonical: sorted column indices, no duplicates
+    n_rows = matrix.shape[0]
     rows = np.asarray(rows, dtype=np.float64)
     cols = np.asarray(cols, dtype=np.float64)
-    k = min(k, n_cols)
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     out_rows, out_cols, out_vals = [], [], []
-    for start in range(0, n_rows, block):
-        dense = matrix[start : start + block].toarray().astype(np.float32, copy=False)
-        if min_count > 0:
-            dense[dense < min_count] = 0
+    for start, stop in _row_blocks(indptr, block_entries) if k > 0 else ():
+        lo, hi = indptr[start], indptr[stop]
+        row = np.repeat(np.arange(start, stop), np.diff(indptr[start : stop + 1]))
+        col = indices[lo:hi].astype(np.int64)
+        raw = data[lo:hi].astype(np.float32, copy=False)
         # the factor in double, rounded once to float32, as the scores are stored
-        dense *= (rows[start : start + block, None] * cols[None, :]).astype(np.float32)
-        height = dense.shape[0]
-        diagonal = np.arange(start, min(start + height, n_cols))
-        dense[diagonal - start, diagonal] = 0
-        top = np.argpartition(-dense, k - 1, axis=1)[:, :k] if k < n_cols else (
-            np.broadcast_to(np.arange(n_cols), (height, n_cols))
-        )
-        values = np.take_along_axis(dense, top, axis=1)
-        keep = values > 0
-        out_rows.append((np.arange(height)[:, None] + start).repeat(top.shape[1], axis=1)[keep])
-        out_cols.append(top[keep])
-        out_vals.append(values[keep])
+        value = raw * (rows[row] * cols[col]).astype(np.float32)
+        ok = (value > 0) & (row != col)
+        if min_count > 0:
+            ok &= raw >= min_count
+        row, col, value = row[ok], col[ok], value[ok]
+        bounds = np.searchsorted(row, np.arange(start, stop + 1))
+        keep = np.ones(row.size, dtype=bool)
+        for r in np.flatnonzero(np.diff(bounds) > k):
+            segment = value[bounds[r] : bounds[r + 1]]
+            kth = np.partition(segment, segment.size - k)[segment.size - k]
+            chosen = segment > kth
+            ties = np.flatnonzero(segment == kth)[: k - np.count_nonzero(chosen)]
+            chosen[ties] = True  # columns are sorted: the lowest tied columns
+            keep[bounds[r] : bounds[r + 1]] = chosen
+        out_rows.append(row[keep])
+        out_cols.append(col[keep])
+        out_vals.append(value[keep])
     if not out_vals:
         return sparse.csr_matrix(matrix.shape, dtype=np.float32)
+    kept_rows = np.concatenate(out_rows)
+    pointer = np.concatenate([[0], np.cumsum(np.bincount(kept_rows, minlength=n_rows))])
     return sparse.csr_matrix(
-        (np.concatenate(out_vals), (np.concatenate(out_rows), np.concatenate(out_cols))),
+        (np.concatenate(out_vals), np.concatenate(out_cols), pointer),
         shape=matrix.shape, dtype=np.float32,
     )
 
@@ -577,30 +601,142 @@ def member_state(
     )
 
 
-def signals(state: MemberState, components: Components, rows: np.ndarray) -> dict:
-    """Dense (len(rows), P) matrices of every signal for a block of members."""
-    home = state.home_store[rows]
-    pop_store = np.where(
-        (home >= 0)[:, None],
-        components.log_pop_store[np.maximum(home, 0)] if components.store_ids.size else 0.0,
-        components.log_pop_recent[None, :],
+POPULARITY = SIGNALS[:3]  # one value per product (per home store for pop_store)
+PERSONAL = SIGNALS[3:]  # 0 for a product the member has no such signal for
+
+
+def _canonical(matrix) -> sparse.csr_matrix:
+    """CSR with sorted column indices, no duplicates and no stored zeros."""
+    matrix = sparse.csr_matrix(matrix)
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def _log1p(matrix) -> sparse.csr_matrix:
+    matrix = sparse.csr_matrix(matrix, copy=True)
+    matrix.data = np.log1p(matrix.data)
+    return matrix
+
+
+def _in_columns(matrix, keep: np.ndarray) -> sparse.csr_matrix:
+    """The stored entries of ``matrix`` whose column is in ``keep`` (bool per column)."""
+    matrix = _canonical(matrix)
+    row = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    ok = keep[matrix.indices]
+    pointer = np.concatenate([[0], np.cumsum(np.bincount(row[ok], minlength=matrix.shape[0]))])
+    return sparse.csr_matrix(
+        (matrix.data[ok], matrix.indices[ok], pointer), shape=matrix.shape, dtype=matrix.dtype
     )
-    shape = pop_store.shape
+
+
+def _entries(matrix: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every stored entry of a canonical CSR matrix, row-major."""
+    row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return row, matrix.indices.astype(np.int64)
+
+
+def _keys(row: np.ndarray, col: np.ndarray, width: int) -> np.ndarray:
+    return row * width + col
+
+
+def _values_at(matrix: sparse.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``matrix[row, col]`` of a canonical CSR matrix for many pairs (0 where nothing is
+    stored), in the matrix's dtype, by binary search over its row-major entry keys."""
+    out = np.zeros(row.size, dtype=matrix.dtype)
+    if not matrix.nnz or not row.size:
+        return out
+    keys = _keys(*_entries(matrix), matrix.shape[1])
+    wanted = _keys(row, col, matrix.shape[1])
+    at = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+    found = keys[at] == wanted
+    out[found] = matrix.data[at[found]]
+    return out
+
+
+def _union(matrices: list, shape: tuple[int, int]) -> sparse.csr_matrix:
+    """The pattern (entries = 1) of every entry stored in any of ``matrices``."""
+    pattern = sparse.csr_matrix(shape, dtype=np.float32)
+    for matrix in matrices:
+        ones = sparse.csr_matrix(matrix, dtype=np.float32, copy=True)
+        ones.data[:] = 1.0
+        pattern = pattern + ones
+    return _canonical(pattern)
+
+
+@dataclass
+class BlockSignals:
+    """The signals of a block of members (``rows`` of a :class:`MemberState`): the
+    popularity signals are per product and home store (:func:`popularity_at`), the
+    personal ones sparse (members x products) matrices without stored zeros; products
+    ``excluded`` (bought before and not repeatable) are never recommended."""
+
+    rows: np.ndarray
+    home: np.ndarray  # home store per row, index into components.store_ids; -1 = none
+    personal: dict[str, sparse.csr_matrix]
+    excluded: sparse.csr_matrix
+
+
+def block_signals(
+    state: MemberState, components: Components, rows: np.ndarray,
+    room: sparse.csr_matrix | None = None,
+) -> BlockSignals:
+    """The signals of members ``rows``: cost grows with the products each member has a
+    personal signal for, not with the catalogue. ``room``: ``components.room`` as CSR
+    (made once by the caller for many blocks)."""
+    room = sparse.csr_matrix(components.room) if room is None else room
+    repeatable = components.repeatable
+    bought = state.bought[rows]
+    personal = {
+        "similar": _log1p(state.recency[rows] @ components.similarity),
+        "rules": _log1p(state.last_day[rows] @ components.rules),
+        "room": state.last_families[rows] @ room,
+        "bought_before": _in_columns(bought, repeatable),
+        "repeat": _in_columns(_log1p(state.counts[rows]), repeatable),
+    }
+    return BlockSignals(
+        rows=rows,
+        home=state.home_store[rows],
+        personal={name: _canonical(matrix) for name, matrix in personal.items()},
+        excluded=_in_columns(bought, ~repeatable),
+    )
+
+
+def popularity_at(components: Components, home: np.ndarray, cols: np.ndarray) -> dict:
+    """The popularity signals of products ``cols`` for members of home store ``home``
+    (-1: no home store, the recent popularity over all stores)."""
+    pop_store = components.log_pop_recent[cols]
+    known = home >= 0
+    if known.any():
+        pop_store = pop_store.copy()
+        pop_store[known] = components.log_pop_store[home[known], cols[known]]
     return {
         "pop_store": pop_store,
-        "pop_recent": np.broadcast_to(components.log_pop_recent, shape),
-        "pop_long": np.broadcast_to(components.log_pop_long, shape),
-        "similar": np.log1p((state.recency[rows] @ components.similarity).toarray()),
-        "rules": np.log1p((state.last_day[rows] @ components.rules).toarray()),
-        "room": np.asarray(state.last_families[rows] @ components.room),
-        "bought_before": state.bought[rows].toarray() * components.repeatable,
-        "repeat": np.log1p(state.counts[rows].toarray()) * components.repeatable,
+        "pop_recent": components.log_pop_recent[cols],
+        "pop_long": components.log_pop_long[cols],
     }
 
 
-def excluded(state: MemberState, components: Components, rows: np.ndarray) -> np.ndarray:
-    """Products bought before that are not repeatable by nature."""
-    return state.bought[rows].toarray().astype(bool) & ~components.repeatable
+def signals_at(block: BlockSignals, components: Components, row, col, names=SIGNALS) -> dict:
+    """Every signal in ``names`` at (block row, product) pairs."""
+    values = popularity_at(components, block.home[row], col)
+    for name in PERSONAL:
+        if name in names:
+            values[name] = _values_at(block.personal[name], row, col)
+    return values
+
+
+def _score(weights: np.ndarray, values: dict) -> np.ndarray:
+    """The ranker's score; a signal missing from ``values`` is 0 there. A tiny popularity
+    term orders what the weights leave tied (e.g. cold members when L1 drops every
+    popularity signal). Summed in signal order, so a product's score is the same float
+    whether it is computed among candidates or over the whole catalogue."""
+    score = 1e-6 * values["pop_long"]
+    for weight, name in zip(weights, SIGNALS, strict=True):
+        if weight and name in values:
+            score = score + weight * values[name]
+    return score
+
 
 
 # --------------------------------------------------------------------------- ranker
@@ -651,18 +787,33 @@ def fit_ranker(
     pool = np.zeros(catalogue.size, dtype=bool)
     for popularity in (components.log_pop_recent, components.log_pop_long):
         pool[np.argsort(-popularity, kind="stable")[: params.candidate_pool]] = True
+    pool_items = np.flatnonzero(pool)
+    room = sparse.csr_matrix(components.room)
     X, y = [], []
     for start_row in range(0, state.size, BLOCK):
         rows = np.arange(start_row, min(start_row + BLOCK, state.size))
-        values = signals(state, components, rows)
-        personal = sum(values[s] != 0 for s in ("similar", "rules", "room", "bought_before"))
-        candidate = (pool | (personal > 0)) & ~excluded(state, components, rows)
-        r, c = np.nonzero(candidate)
-        bought = np.asarray(labels[rows][r, c]).ravel() > 0
+        block = block_signals(state, components, rows, room)
+        shape = (rows.size, catalogue.size)
+        popular = sparse.csr_matrix(
+            (np.ones(rows.size * pool_items.size, dtype=np.float32),
+             np.tile(pool_items, rows.size), np.arange(rows.size + 1) * pool_items.size),
+            shape=shape,
+        )
+        # candidates: the pool and every product with a personal signal, not excluded,
+        # row-major (the order the negatives are sampled in)
+        candidates = _union(
+            [popular] + [block.personal[s] for s in ("similar", "rules", "room", "bought_before")],
+            shape,
+        )
+        r, c = _entries(candidates)
+        allowed = _values_at(block.excluded, r, c) == 0
+        r, c = r[allowed], c[allowed]
+        bought = _values_at(_canonical(labels[rows]), r, c) > 0
         # every positive and a random share of the negatives
         keep = bought | (rng.random(r.size) < params.ranker_negative_share)
         r, c = r[keep], c[keep]
-        X.append(np.column_stack([values[s][r, c] for s in SIGNALS]))
+        values = signals_at(block, components, r, c)
+        X.append(np.column_stack([values[s] for s in SIGNALS]))
         y.append(bought[keep])
     X, y = np.vstack(X), np.concatenate(y)
     if y.all() or not y.any():
@@ -698,37 +849,96 @@ def _top_n(score: np.ndarray, n: int) -> np.ndarray:
     return np.where(finite, top, -1)
 
 
+def _first_per_row(row: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the first ``n`` entries of every row of a row-sorted array of rows."""
+    start = np.searchsorted(row, row, side="left")
+    return np.arange(row.size) - start < n
+
+
 def recommend(
     state: MemberState, components: Components, ranker: Ranker, top_n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-n product positions per member (-1 = empty), scores, and the index of the
-    signal contributing most above its catalogue average (the reason)."""
+    signal contributing most above its catalogue average (the reason).
+
+    Exactly the top n of the score over the whole catalogue, computed on candidates: a
+    product without a personal signal scores its popularity alone (the same float), so
+    beyond the products with a personal signal (m of them) only the first n + m of the
+    home store's popularity order can reach the top n. The cost grows with the personal
+    signals, not with members x catalogue."""
+    n_products = components.log_pop_long.size
+    n = min(top_n, n_products)
     items = np.full((state.size, top_n), -1, dtype=np.int64)
     scores = np.full((state.size, top_n), np.nan)
     reasons = np.zeros((state.size, top_n), dtype=np.int64)
+    if state.size == 0 or n == 0:
+        return items, scores, reasons
+    weights = ranker.weights
+    used = [name for weight, name in zip(weights, SIGNALS, strict=True)
+            if weight and name in PERSONAL]
+    everything = np.arange(n_products)
+    # per home store (-1: none): every product's score without personal signals, its
+    # order (ties: lower index first) and the catalogue mean of each popularity signal
+    homes = np.unique(state.home_store)
+    base, order, means = [], [], []
+    for home in homes:
+        values = popularity_at(components, np.full(n_products, home), everything)
+        base.append(_score(weights, values))
+        order.append(np.lexsort((everything, -base[-1])))
+        means.append({name: values[name].mean() for name in POPULARITY})
+    base, order = np.stack(base), np.stack(order)
+    room = sparse.csr_matrix(components.room)
     for start in range(0, state.size, BLOCK):
         rows = np.arange(start, min(start + BLOCK, state.size))
-        values = signals(state, components, rows)
-        # a tiny popularity term orders what the weights leave tied (e.g. cold members
-        # when L1 drops every popularity signal)
-        score = 1e-6 * values["pop_long"]
-        for weight, name in zip(ranker.weights, SIGNALS, strict=True):
-            if weight:
-                score = score + weight * values[name]
-        score[excluded(state, components, rows)] = -np.inf
-        top = _top_n(score, top_n)
-        safe = np.maximum(top, 0)
-        items[rows] = top
-        scores[rows] = np.where(top >= 0, np.take_along_axis(score, safe, axis=1), np.nan)
-        contribution = np.stack(
-            [
-                weight * (np.take_along_axis(values[name], safe, axis=1)
-                          - values[name].mean(axis=1, keepdims=True))
-                for weight, name in zip(ranker.weights, SIGNALS, strict=True)
-            ]
-        )
-        reasons[rows] = np.argmax(contribution, axis=0)
+        block = block_signals(state, components, rows, room)
+        home = np.searchsorted(homes, block.home)
+        shape = (rows.size, n_products)
+        # candidates with a personal signal (or excluded)
+        pattern = _union([block.personal[s] for s in used] + [block.excluded], shape)
+        prow, pcol = _entries(pattern)
+        values = signals_at(block, components, prow, pcol, used)
+        pscore = _score(weights, values)
+        allowed = _values_at(block.excluded, prow, pcol) == 0
+        # candidates without one: the first n of the store's order outside the pattern
+        personal = np.diff(pattern.indptr)
+        length = np.minimum(n + personal, n_products)
+        brow = np.repeat(np.arange(rows.size), length)
+        bcol = order[home[brow], np.arange(brow.size) - np.repeat(np.cumsum(length) - length,
+                                                                   length)]
+        outside = _values_at(pattern, brow, bcol) == 0
+        brow, bcol = brow[outside], bcol[outside]
+        first = _first_per_row(brow, n)
+        brow, bcol = brow[first], bcol[first]
+        bscore = base[home[brow], bcol]
+        # a personal candidate below the row's n-th popularity candidate cannot make it
+        counted = np.bincount(brow, minlength=rows.size)
+        last = np.searchsorted(brow, np.arange(rows.size), side="right") - 1
+        floor = np.where(counted >= n, bscore[np.maximum(last, 0)], -np.inf)
+        allowed &= pscore >= floor[prow]
+        row = np.concatenate([prow[allowed], brow])
+        col = np.concatenate([pcol[allowed], bcol])
+        score = np.concatenate([pscore[allowed], bscore])
+        chosen = np.lexsort((col, -score, row))
+        chosen = chosen[_first_per_row(row[chosen], n)]
+        row, col, score = row[chosen], col[chosen], score[chosen]
+        rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
+        items[rows[row], rank] = col
+        scores[rows[row], rank] = score
+        # the reason: the signal whose weighted value is furthest above its row mean
+        at = signals_at(block, components, row, col, used)
+        contribution = np.zeros((len(SIGNALS), row.size))
+        for s, (weight, name) in enumerate(zip(weights, SIGNALS, strict=True)):
+            if not weight:
+                continue
+            if name in POPULARITY:
+                mean = np.array([m[name] for m in means])[home[row]]
+            else:
+                sums = np.asarray(block.personal[name].sum(axis=1)).ravel()
+                mean = (sums / n_products).astype(at[name].dtype)[row]
+            contribution[s] = weight * (at[name] - mean)
+        reasons[rows[row], rank] = np.argmax(contribution, axis=0)
     return items, scores, reasons
+
 
 
 def _popularity_lists(popularity: np.ndarray, n: int, users: int) -> np.ndarray:
