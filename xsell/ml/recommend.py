@@ -1,32 +1,34 @@
 """Product recommendations per member and per anchor family, evaluated on a temporal
 holdout over the full catalogue.
 
-Inputs (dbt: int_receipt_products_listed, int_products_classified, stg_pos__customers):
+Inputs (dbt: int_receipt_products_listed, int_products_classified, int_customers_profiled):
 
 - ``baskets``: one row per purchase receipt and distinct merchandise product on it:
   receipt_id, customer_id (null = anonymous), store_id, sold_date, product_id;
 - ``products``: product_id, product_name, category, is_anchor, is_addon;
 - ``members``: customer_id of every loyalty member (may be empty).
 
-**Signals.** Every (member, product) pair gets seven signals, computed from purchases
+**Signals.** Every (member, product) pair gets eight signals, computed from purchases
 before an as-of date only (:func:`fit_components`, :func:`member_state`):
 
-=============  ==========================================================================
-``pop_store``  log share of receipts holding the product in the member's home store,
-               recency-weighted (half-life ``half_life_days``), shrunk to the global share
-``pop_recent`` the same over all stores
-``pop_long``   log share of receipts over the whole period, unweighted
-``similar``    item-item: the member's past products' cosine similarity to the product
-               over member purchase sets (top ``neighbours`` per product), summed with
-               recency weights
-``rules``      association rules i -> p at receipt level: summed confidence over the
-               products of the member's last purchase day (pairs seen on at least
-               ``rule_min_receipts`` receipts)
-``room``       "complete the room": log lift of the add-on on receipts of the anchor
-               families of the member's last purchase day
-``repeat``     log(1 + recency-weighted purchase days of the product by the member),
-               repeatable products only
-=============  ==========================================================================
+=================  ======================================================================
+``pop_store``      log share of receipts holding the product in the member's home store,
+                   recency-weighted (half-life ``half_life_days``), shrunk to the global
+                   share
+``pop_recent``     the same over all stores
+``pop_long``       log share of receipts over the whole period, unweighted
+``similar``        item-item: the member's past products' cosine similarity to the
+                   product over member purchase sets (top ``neighbours`` per product,
+                   ties: lower product id), summed with recency weights
+``rules``          association rules i -> p at receipt level: summed confidence over the
+                   products of the member's last purchase day (pairs seen on at least
+                   ``rule_min_receipts`` receipts; top ``neighbours`` per product)
+``room``           "complete the room": log lift of the add-on on receipts of the anchor
+                   families of the member's last purchase day
+``bought_before``  1 when the member bought the product before, repeatable products only
+``repeat``         log(1 + recency-weighted purchase days of the product by the member),
+                   repeatable products only
+=================  ======================================================================
 
 fct_product_affinity and fct_association_rules are not used: they are computed over the
 whole period, holdout included, so an evaluation on them would see the answers.
@@ -34,8 +36,18 @@ whole period, holdout included, so an evaluation on them would see the answers.
 **Ranker.** A logistic regression weighs the signals: signals at the start of the
 ``validation_days`` window before the evaluation cutoff, label = bought in that window,
 rows = up to ``ranker_members`` members x their candidates (the ``candidate_pool`` most
-popular products and every product with a personal signal). The weights are therefore
-chosen without seeing the test window; the score is the linear predictor.
+popular products and every product with a personal signal). The L1 penalty per row is
+chosen on the same window: ``ranker_l1_penalty`` times 1, 0.4, 0.2, 0.1 (the first
+``ranker_l1_choices``), the one whose ranker ranks those members' purchases in the window
+best (Recall@``top_n``; ties: the larger penalty). The weights are therefore chosen
+without seeing the test window; the score is the linear predictor.
+
+**Scoring** (:func:`recommend`) ranks the whole catalogue but computes it on candidates:
+a product without a personal signal scores its home-store popularity alone, so besides
+the m products with a personal signal only the first ``top_n`` + m of the store's
+popularity order can reach the top ``top_n``. Memory and time grow with the members'
+personal signals, not with members x catalogue (Ta-Feng: 32,266 members x 23,812
+products); item-item and rule neighbours are chosen among the stored co-occurrences.
 
 **Already bought** products are excluded unless repeatable *by nature*: buyers who come
 back buy it again at least ``repeat_min_lift`` times as often as chance (the product's
@@ -56,6 +68,32 @@ the cutoff), recent popularity (recency-weighted) and personal repeat (the membe
 most bought products, topped up with popularity). A second task, ``anchor_baskets``,
 scores the per-family table on holdout anchor receipts (relevant = the receipt's add-ons)
 against the most popular add-ons.
+
+**When an output is empty.** Never an error: an output the data cannot support is a
+table of its declared columns and types without rows, for these reasons only:
+
+- ``ml_recommendations`` (one row per member and rank): empty when there is no member
+  (no customer id on any merchandise purchase and no row in the customers table: every
+  receipt anonymous), or no purchase line of a merchandise product (anchor or add-on)
+  at all; in ``score`` mode also when the saved bundle was trained on no purchase. A
+  member without purchases gets the popular products (``is_cold_start``). A member gets
+  fewer than ``top_n`` rows only when fewer products are left: the catalogue minus the
+  products they bought that are not repeatable.
+- ``ml_recommendations_by_anchor`` (one row per anchor family and rank): empty when no
+  anchor product was ever bought (no product is an anchor, or none sold) or no add-on
+  product was ever bought (every product is an anchor), or nothing was bought. A family
+  lists at most as many add-ons as were ever sold.
+- ``ml_recommendations_metrics``: empty when no purchase precedes the cutoff (history of
+  ``holdout_days`` days or fewer, or ``cutoff_date`` on or before the first day) or none
+  is on or after it. Rows of segments ``all``, ``members_warm``, ``members_cold`` only
+  when a member buys from the cutoff on (warm: with purchases before it; cold: without;
+  each segment only when it has members); rows of ``anchor_baskets`` only when a receipt
+  from the cutoff on holds an anchor of a family bought before the cutoff and at least
+  one such receipt holds an add-on.
+- The ranker falls back to popularity (weight 1 on ``pop_long``, as
+  ``ml_feature_importances`` then shows) when no purchase precedes the validation window (history of
+  ``holdout_days`` + ``validation_days`` days or fewer), no member buys in it, or its
+  candidates were all bought or none was.
 """
 
 from __future__ import annotations
@@ -116,7 +154,9 @@ REASONS = {
     "bought_before": "buy_again",
     "repeat": "buy_again",
 }
-BLOCK = 2000  # members scored at once (bounds memory at BLOCK x catalogue floats)
+L1_STEPS = (1.0, 0.4, 0.2, 0.1)  # ranker_l1_penalty times these, the first ranker_l1_choices
+FAMILY_BLOCK = 256  # distinct anchor family sets scored at once (x catalogue floats)
+BLOCK = 2000  # members scored at once (bounds memory at their personal signals)
 
 RECOMMENDATION_COLUMNS = {
     "customer_id": "str",
@@ -130,6 +170,14 @@ RECOMMENDATION_COLUMNS = {
     "is_cold_start": "bool",
     "as_of_date": DATE,
     "run_id": "str",
+}
+
+HOLDOUT_COLUMNS = {  # the holdout lists kept in the bundle, for inspection
+    "variant": "str",
+    "customer_id": "str",
+    "recommendation_rank": "int64",
+    "product_id": "str",
+    "is_hit": "bool",
 }
 
 ANCHOR_COLUMNS = {
@@ -163,6 +211,7 @@ class RecommenderParams:
     candidate_pool: int = 300
     ranker_negative_share: float = 0.25
     ranker_l1_penalty: float = 0.005
+    ranker_l1_choices: int = 3
     random_state: int = 42
 
     def as_dict(self) -> dict:
@@ -212,6 +261,10 @@ def _categorical(values: pd.Series) -> pd.Categorical:
         codes = values.cat.codes.to_numpy()
         names = np.asarray(values.cat.categories.astype(str), dtype=object)
         used = np.unique(codes[codes >= 0])
+        if not used.size:  # every value null (e.g. no receipt has a customer)
+            return pd.Categorical.from_codes(
+                np.full(codes.size, -1), categories=pd.Index([], dtype=object)
+            )
         order = np.argsort(names[used], kind="stable")
         recode = np.full(names.size, -1, dtype=np.int64)
         recode[used[order]] = np.arange(used.size)
@@ -818,6 +871,20 @@ def fit_ranker(
     X, y = np.vstack(X), np.concatenate(y)
     if y.all() or not y.any():
         return popularity_ranker()
+    # L1 penalties from ranker_l1_penalty down: the ranker that ranks the validation
+    # purchases of its members best (Recall@k; ties: the larger penalty)
+    best, best_recall = None, -np.inf
+    for step in L1_STEPS[: max(params.ranker_l1_choices, 1)]:
+        ranker = _fit_logistic(X, y, params.ranker_l1_penalty * step, state.size, params)
+        lists = recommend(state, components, ranker, params.top_n)[0]
+        recall = ranking_metrics(lists, labels, params.top_n, catalogue.size)[
+            f"recall_at_{params.top_n}"]
+        if recall > best_recall:
+            best, best_recall = ranker, recall
+    return best
+
+
+def _fit_logistic(X, y, penalty: float, members: int, params: RecommenderParams) -> Ranker:
     scaler = StandardScaler().fit(X)
     scales = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     with threadpool_limits(1):
@@ -825,11 +892,11 @@ def fit_ranker(
         # per row: liblinear minimises |w|_1 + C * sum(weight * loss), C = 1 / (penalty * rows)
         weight = np.where(y, 1.0, 1.0 / params.ranker_negative_share)
         fitted = LogisticRegression(
-            C=1.0 / (params.ranker_l1_penalty * weight.sum()), l1_ratio=1.0,
+            C=1.0 / (penalty * weight.sum()), l1_ratio=1.0,
             solver="liblinear", max_iter=1000, random_state=params.random_state,
         ).fit((X - scaler.mean_) / scales, y, sample_weight=weight)
     coefficients = np.where(scaler.scale_ > 0, fitted.coef_.ravel(), 0.0)
-    return Ranker(coefficients / scales, coefficients, scales, state.size, y.size, int(y.sum()))
+    return Ranker(coefficients / scales, coefficients, scales, members, y.size, int(y.sum()))
 
 
 # --------------------------------------------------------------------------- recommend
@@ -913,7 +980,8 @@ def recommend(
         # a personal candidate below the row's n-th popularity candidate cannot make it
         counted = np.bincount(brow, minlength=rows.size)
         last = np.searchsorted(brow, np.arange(rows.size), side="right") - 1
-        floor = np.where(counted >= n, bscore[np.maximum(last, 0)], -np.inf)
+        floor = np.full(rows.size, -np.inf)
+        floor[counted >= n] = bscore[last[counted >= n]]
         allowed &= pscore >= floor[prow]
         row = np.concatenate([prow[allowed], brow])
         col = np.concatenate([pcol[allowed], bcol])
@@ -969,12 +1037,15 @@ def evaluate(
     """Holdout metrics of the ranker and the baselines, added to ``metrics``; returns the
     holdout lists (variant, customer_id, rank, product_id, is_hit) for inspection."""
     k = params.top_n
-    test = lines[(lines["sold_date"] >= cutoff) & lines["customer_id"].notna()]
     components = fit_components(lines, catalogue, cutoff, params)
-    if test.empty or components.receipts == 0:
-        return pd.DataFrame()
+    if components.receipts == 0 or lines["sold_date"].max() < cutoff:
+        return empty_frame(HOLDOUT_COLUMNS)  # nothing before the cutoff, or nothing after
     window = (cutoff, lines["sold_date"].max())
     train = (lines["sold_date"].min(), cutoff - pd.Timedelta(days=1))
+    _evaluate_anchor_baskets(lines, catalogue, components, cutoff, params, metrics, window, train)
+    test = lines[(lines["sold_date"] >= cutoff) & lines["customer_id"].notna()]
+    if test.empty:
+        return empty_frame(HOLDOUT_COLUMNS)
     state = member_state(lines, _unique_ids(test["customer_id"]), components, catalogue, params)
     relevant = _binary(
         _positions(test["customer_id"], pd.Index(state.customer_ids)), test["item"],
@@ -1001,7 +1072,6 @@ def evaluate(
                     split="test", n=int(mask.sum()), window=window, train=train,
                     segment=segment, is_baseline=variant.startswith("baseline"),
                 )
-    _evaluate_anchor_baskets(lines, catalogue, components, cutoff, params, metrics, window, train)
     frames = []
     for variant, lists in variants.items():
         users, ranks = np.nonzero(lists >= 0)
@@ -1018,6 +1088,25 @@ def evaluate(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def _family_lists(
+    has_family: sparse.csr_matrix, attach_rate: np.ndarray, addon_score: np.ndarray, n: int
+) -> np.ndarray:
+    """Top-n add-ons per receipt by the summed attach rates of its anchor families: once
+    per distinct set of families, ``FAMILY_BLOCK`` sets at a time (a dense receipts x
+    catalogue score would be 218 MB for 1,147 Ta-Feng anchor receipts)."""
+    has_family = _canonical(has_family)
+    pointer, families = has_family.indptr, has_family.indices
+    keys = [families[a:b].tobytes() for a, b in zip(pointer[:-1], pointer[1:], strict=True)]
+    codes, _ = pd.factorize(pd.Series(keys, dtype=object))
+    first = np.unique(codes, return_index=True)[1]
+    lists = np.full((first.size, min(n, addon_score.size)), -1, dtype=np.int64)
+    for start in range(0, first.size, FAMILY_BLOCK):
+        rows = first[start : start + FAMILY_BLOCK]
+        score = np.asarray(has_family[rows] @ attach_rate) + addon_score
+        lists[start : start + rows.size] = _top_n(score, n)
+    return lists[codes]
 
 
 def _evaluate_anchor_baskets(lines, catalogue, components, cutoff, params, metrics, window, train):
@@ -1041,14 +1130,16 @@ def _evaluate_anchor_baskets(lines, catalogue, components, cutoff, params, metri
     )
     addon_score = np.where(catalogue.is_addon, 0.0, -np.inf)
     variants = {
-        "anchor_attach_rate": _top_n(np.asarray(has_family @ components.attach_rate) + addon_score,
-                                     params.top_n),
+        "anchor_attach_rate": _family_lists(has_family, components.attach_rate, addon_score,
+                                            params.top_n),
         "baseline_popularity": _popularity_lists(
             components.pop_count + addon_score, params.top_n, receipts.size
         ),
     }
     n_addons = int(((components.pop_count > 0) & catalogue.is_addon).sum())
     with_addons = int((np.asarray(relevant.sum(axis=1)).ravel() > 0).sum())
+    if not with_addons:  # no holdout anchor receipt took an add-on: nothing to score
+        return
     for variant, lists in variants.items():
         metrics.add(
             variant, ranking_metrics(lists, relevant, params.top_n, n_addons),
@@ -1104,7 +1195,7 @@ def _member_table(state, components, catalogue, ranker, params) -> pd.DataFrame:
             "category": text_at(catalogue.categories, chosen),
             "score": scores[users, ranks],
             "reason": text_at([REASONS[s] for s in SIGNALS], reasons[users, ranks]),
-            "is_repeat_purchase": np.asarray(state.bought[users, chosen]).ravel() > 0,
+            "is_repeat_purchase": _values_at(_canonical(state.bought), users, chosen) > 0,
             "is_cold_start": ~state.has_history[users],
             "as_of_date": pd.array([as_of], dtype=DATE_DTYPE).take(np.zeros_like(users)),
         }
@@ -1151,7 +1242,9 @@ def recommendations(
             return empty_frame(RECOMMENDATION_COLUMNS)
         catalogue, ranker = bundle["catalogue"], bundle["ranker"]
         lines = prepare_lines(baskets, catalogue)
-        as_of = lines["sold_date"].max() + pd.Timedelta(days=1)
+        as_of = lines["sold_date"].max() + pd.Timedelta(days=1) if len(lines) else (
+            bundle["components"].as_of
+        )
         components = replace(bundle["components"], as_of=as_of)
         member_ids |= set(_unique_ids(lines["customer_id"]))
         table = _member_table(
