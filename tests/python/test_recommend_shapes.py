@@ -302,16 +302,27 @@ def test_candidate_scoring_equals_the_full_catalogue_ranking(seed):
                 np.testing.assert_array_equal(scores[u, : order.size], score[u, order])
 
 
-def test_top_k_rows_keeps_the_k_largest_stored_entries_per_row():
+@pytest.mark.parametrize("dense_share", [0.0, 2.0])  # every block dense / entry by entry
+def test_top_k_rows_keeps_the_k_largest_entries_per_row(dense_share):
     rng = np.random.default_rng(3)
     for trial in range(20):
         n = int(rng.integers(1, 60))
         matrix = sparse.random(n, n, density=rng.random() * 0.5, random_state=trial,
                                data_rvs=lambda size: rng.integers(1, 5, size)).tocsr()
+        # entries out of column order within rows, as a sparse product leaves them
+        for i in range(n):
+            a, b = matrix.indptr[i], matrix.indptr[i + 1]
+            order = rng.permutation(b - a)
+            matrix.indices[a:b], matrix.data[a:b] = matrix.indices[a:b][order], matrix.data[
+                a:b][order]
+        matrix.has_sorted_indices = False
         k, min_count = int(rng.integers(1, 8)), float(rng.integers(0, 3))
         rows, cols = rng.choice([0.5, 1.0], n), rng.choice([0.25, 1.0], n)
-        got = rc._top_k_rows(matrix, k, rows, cols, min_count=min_count,
-                             block_entries=int(rng.integers(1, 50))).toarray()
+        first = int(rng.integers(0, n))  # the rows from `first` on of a larger matrix
+        got = rc._top_k_rows(matrix[first:], k, rows[first:], cols, min_count=min_count,
+                             block_entries=int(rng.integers(1, 50)), first_row=first,
+                             dense_share=dense_share)
+        assert got.has_sorted_indices
         dense = matrix.toarray().astype(np.float32)
         value = dense * (rows[:, None] * cols[None, :]).astype(np.float32)
         value[(dense < min_count) | (value <= 0)] = 0
@@ -321,7 +332,7 @@ def test_top_k_rows_keeps_the_k_largest_stored_entries_per_row():
             positive = np.flatnonzero(value[i] > 0)
             top = positive[np.lexsort((positive, -value[i, positive]))][:k]  # ties: lower j
             expected[i, top] = value[i, top]
-        np.testing.assert_array_equal(got, expected, err_msg=str(trial))
+        np.testing.assert_array_equal(got.toarray(), expected[first:], err_msg=str(trial))
 
 
 # --------------------------------------------------------------------------- determinism
