@@ -335,6 +335,18 @@ def test_top_k_rows_keeps_the_k_largest_entries_per_row(dense_share):
         np.testing.assert_array_equal(got.toarray(), expected[first:], err_msg=str(trial))
 
 
+def test_top_n_breaks_ties_by_the_lower_index_and_marks_what_is_not_finite():
+    score = np.array([[1.0, 3.0, 2.0, 2.0, 2.0, 2.0],
+                      [-np.inf, 1.0, -np.inf, 1.0, -np.inf, -np.inf]])
+    np.testing.assert_array_equal(rc._top_n(score, 3), [[1, 2, 3], [1, 3, -1]])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        score = rng.integers(0, 4, size=(5, 30)).astype(float)
+        n = int(rng.integers(1, 31))
+        expected = np.array([np.lexsort((np.arange(30), -row))[:n] for row in score])
+        np.testing.assert_array_equal(rc._top_n(score, n), expected)
+
+
 # --------------------------------------------------------------------------- determinism
 
 _ONE_RUN = """

@@ -961,12 +961,18 @@ def _fit_logistic(X, y, penalty: float, members: int, params: RecommenderParams)
 def _top_n(score: np.ndarray, n: int) -> np.ndarray:
     """Column indices of the n highest finite scores per row, best first (ties: lower
     index first); -1 where fewer than n are finite."""
-    n = min(n, score.shape[1])
-    if n == 0:
-        return np.zeros((score.shape[0], 0), dtype=np.int64)
-    part = np.argpartition(-score, n - 1, axis=1)[:, :n]
-    part_scores = np.take_along_axis(score, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
+    width = score.shape[1]
+    n = min(n, width)
+    if n == 0 or not score.shape[0]:
+        return np.zeros((score.shape[0], n), dtype=np.int64)
+    # everything above the row's n-th score, then the lowest columns tied with it
+    kth = np.partition(score, width - n, axis=1)[:, width - n : width - n + 1]
+    chosen = score > kth
+    tied = score == kth
+    room = n - chosen.sum(axis=1, keepdims=True)
+    chosen |= tied & (np.cumsum(tied, axis=1) <= room)
+    part = np.nonzero(chosen)[1].reshape(-1, n)
+    order = np.lexsort((part, -np.take_along_axis(score, part, axis=1)), axis=1)
     top = np.take_along_axis(part, order, axis=1)
     finite = np.isfinite(np.take_along_axis(score, top, axis=1))
     return np.where(finite, top, -1)
@@ -984,11 +990,13 @@ def recommend(
     """Top-n product positions per member (-1 = empty), scores, and the index of the
     signal contributing most above its catalogue average (the reason).
 
-    Exactly the top n of the score over the whole catalogue, computed on candidates: a
-    product without a personal signal scores its popularity alone (the same float), so
-    beyond the products with a personal signal (m of them) only the first n + m of the
-    home store's popularity order can reach the top n. The cost grows with the personal
-    signals, not with members x catalogue."""
+    Exactly the top n of the score over the whole catalogue (ties: lower product index),
+    computed on candidates: a product without a personal signal scores its popularity
+    alone (the same float), so beyond the m products with a personal signal only the
+    first n + m of the home store's popularity order can reach the top n. The cost grows
+    with the personal signals, not with members x catalogue (on Online Retail, where
+    members have personal signals for a fifth of the catalogue, it is as fast as scoring
+    every product)."""
     n_products = components.log_pop_long.size
     n = min(top_n, n_products)
     items = np.full((state.size, top_n), -1, dtype=np.int64)
@@ -1008,43 +1016,17 @@ def recommend(
         values = popularity_at(components, np.full(n_products, home), everything)
         base.append(_score(weights, values))
         order.append(np.lexsort((everything, -base[-1])))
-        means.append({name: values[name].mean() for name in POPULARITY})
-    base, order = np.stack(base), np.stack(order)
+        means.append([values[name].mean() for name in POPULARITY])
+    base, order, means = np.stack(base), np.stack(order), np.array(means)
     room = sparse.csr_matrix(components.room)
     for start in range(0, state.size, BLOCK):
         rows = np.arange(start, min(start + BLOCK, state.size))
         block = block_signals(state, components, rows, room)
         home = np.searchsorted(homes, block.home)
-        shape = (rows.size, n_products)
-        # candidates with a personal signal (or excluded)
-        pattern = _union([block.personal[s] for s in used] + [block.excluded], shape)
-        prow, pcol = _entries(pattern)
-        values = signals_at(block, components, prow, pcol, used)
-        pscore = _score(weights, values)
-        allowed = _values_at(block.excluded, prow, pcol) == 0
-        # candidates without one: the first n of the store's order outside the pattern
-        personal = np.diff(pattern.indptr)
-        length = np.minimum(n + personal, n_products)
-        brow = np.repeat(np.arange(rows.size), length)
-        bcol = order[home[brow], np.arange(brow.size) - np.repeat(np.cumsum(length) - length,
-                                                                   length)]
-        outside = _values_at(pattern, brow, bcol) == 0
-        brow, bcol = brow[outside], bcol[outside]
-        first = _first_per_row(brow, n)
-        brow, bcol = brow[first], bcol[first]
-        bscore = base[home[brow], bcol]
-        # a personal candidate below the row's n-th popularity candidate cannot make it
-        counted = np.bincount(brow, minlength=rows.size)
-        last = np.searchsorted(brow, np.arange(rows.size), side="right") - 1
-        floor = np.full(rows.size, -np.inf)
-        floor[counted >= n] = bscore[last[counted >= n]]
-        allowed &= pscore >= floor[prow]
-        row = np.concatenate([prow[allowed], brow])
-        col = np.concatenate([pcol[allowed], bcol])
-        score = np.concatenate([pscore[allowed], bscore])
-        chosen = np.lexsort((col, -score, row))
-        chosen = chosen[_first_per_row(row[chosen], n)]
-        row, col, score = row[chosen], col[chosen], score[chosen]
+        pattern = _union([block.personal[s] for s in used] + [block.excluded],
+                         (rows.size, n_products))
+        row, col, score = _top_candidates(block, components, weights, used, n, pattern, base,
+                                          order, home)
         rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
         items[rows[row], rank] = col
         scores[rows[row], rank] = score
@@ -1055,7 +1037,7 @@ def recommend(
             if not weight:
                 continue
             if name in POPULARITY:
-                mean = np.array([m[name] for m in means])[home[row]]
+                mean = means[home[row], POPULARITY.index(name)]
             else:
                 sums = np.asarray(block.personal[name].sum(axis=1)).ravel()
                 mean = (sums / n_products).astype(at[name].dtype)[row]
@@ -1063,6 +1045,37 @@ def recommend(
         reasons[rows[row], rank] = np.argmax(contribution, axis=0)
     return items, scores, reasons
 
+
+def _top_candidates(block, components, weights, used, n, pattern, base, order, home):
+    """(row, product, score) of the top n of a block's members, best first, from the
+    products with a personal signal and the first of their store's popularity order
+    (``base``, ``order``: per store, ``home``: the store of each block row)."""
+    n_products = base.shape[1]
+    prow, pcol = _entries(pattern)
+    pscore = _score(weights, signals_at(block, components, prow, pcol, used))
+    allowed = _values_at(block.excluded, prow, pcol) == 0
+    # candidates without one: the first n of the store's order outside the pattern
+    length = np.minimum(n + np.diff(pattern.indptr), n_products)
+    brow = np.repeat(np.arange(length.size), length)
+    position = np.arange(brow.size) - np.repeat(np.cumsum(length) - length, length)
+    bcol = order[home[brow], position]
+    outside = _values_at(pattern, brow, bcol) == 0
+    brow, bcol = brow[outside], bcol[outside]
+    first = _first_per_row(brow, n)
+    brow, bcol = brow[first], bcol[first]
+    bscore = base[home[brow], bcol]
+    # a personal candidate below the row's n-th popularity candidate cannot make it
+    counted = np.bincount(brow, minlength=length.size)
+    last = np.searchsorted(brow, np.arange(length.size), side="right") - 1
+    floor = np.full(length.size, -np.inf)
+    floor[counted >= n] = bscore[last[counted >= n]]
+    allowed &= pscore >= floor[prow]
+    row = np.concatenate([prow[allowed], brow])
+    col = np.concatenate([pcol[allowed], bcol])
+    score = np.concatenate([pscore[allowed], bscore])
+    chosen = np.lexsort((col, -score, row))
+    chosen = chosen[_first_per_row(row[chosen], n)]
+    return row[chosen], col[chosen], score[chosen]
 
 
 def _popularity_lists(popularity: np.ndarray, n: int, users: int) -> np.ndarray:
