@@ -392,7 +392,8 @@ def _top_k_dense(block, k, rows, cols, min_count, start, first_row):
     height, n_cols = raw.shape
     # the factor in double, rounded once to float32, as the scores are stored
     value = raw * (rows[start : start + height, None] * cols[None, :]).astype(np.float32)
-    value[(raw < min_count) | ~(value > 0)] = 0
+    if min_count > 0:
+        value[raw < min_count] = 0
     diagonal = np.arange(start, start + height) + first_row
     inside = diagonal < n_cols
     value[np.flatnonzero(inside), diagonal[inside]] = 0
