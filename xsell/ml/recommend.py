@@ -463,8 +463,12 @@ class Components:
 
 
 def fit_components(
-    lines: pd.DataFrame, catalogue: Catalogue, as_of: pd.Timestamp, params: RecommenderParams
+    lines: pd.DataFrame, catalogue: Catalogue, as_of: pd.Timestamp, params: RecommenderParams,
+    signals=SIGNALS,
 ) -> Components:
+    """What is learnt from purchases before ``as_of``. The item-item and rule neighbours
+    only when ``signals`` holds ``similar`` and ``rules`` (a ranker that gives one no
+    weight never reads it; left out, it is an empty matrix)."""
     P = catalogue.size
     past = lines[lines["sold_date"] < as_of]
     receipt_codes, receipt_ids = pd.factorize(past["receipt_id"], sort=True)
@@ -488,13 +492,17 @@ def fit_components(
     members = past[past["customer_id"].notna()]
     member_codes, member_ids = pd.factorize(members["customer_id"], sort=True)
     owned = _binary(member_codes, members["item"], (member_ids.size, P))
-    similarity = _cosine(owned, params.neighbours)
+    similarity = sparse.csr_matrix((P, P), dtype=np.float32)
+    if "similar" in signals:
+        similarity = _cosine(owned, params.neighbours)
 
     # receipt-level rules i -> p
-    rules = _co_occurrence_top_k(
-        basket, params.neighbours, 1 / np.maximum(pop_count.astype(np.float64), 1), np.ones(P),
-        min_count=params.rule_min_receipts,
-    )
+    rules = sparse.csr_matrix((P, P), dtype=np.float32)
+    if "rules" in signals:
+        rules = _co_occurrence_top_k(
+            basket, params.neighbours, 1 / np.maximum(pop_count.astype(np.float64), 1),
+            np.ones(P), min_count=params.rule_min_receipts,
+        )
 
     # anchor family -> products on the same receipt
     anchor_rows = past[catalogue.is_anchor[past["item"].to_numpy()]]
@@ -861,6 +869,11 @@ class Ranker:
     rows: int
     positives: int
 
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """The signals with a weight."""
+        return tuple(name for name, weight in zip(SIGNALS, self.weights, strict=True) if weight)
+
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
             {"signal": SIGNALS, "coefficient": self.coefficients, "weight": self.weights}
@@ -1107,7 +1120,7 @@ def evaluate(
     """Holdout metrics of the ranker and the baselines, added to ``metrics``; returns the
     holdout lists (variant, customer_id, rank, product_id, is_hit) for inspection."""
     k = params.top_n
-    components = fit_components(lines, catalogue, cutoff, params)
+    components = fit_components(lines, catalogue, cutoff, params, ranker.signals)
     if components.receipts == 0 or lines["sold_date"].max() < cutoff:
         return empty_frame(HOLDOUT_COLUMNS)  # nothing before the cutoff, or nothing after
     window = (cutoff, lines["sold_date"].max())
@@ -1340,7 +1353,7 @@ def recommendations(
     metrics = MetricRows(MODEL)
     holdout_lists = evaluate(lines, catalogue, cutoff, ranker, params, metrics)
     as_of = lines["sold_date"].max() + pd.Timedelta(days=1)
-    components = fit_components(lines, catalogue, as_of, params)
+    components = fit_components(lines, catalogue, as_of, params, ranker.signals)
     table = _member_table(
         member_state(lines, member_ids, components, catalogue, params),
         components, catalogue, ranker, params,
