@@ -302,6 +302,26 @@ def test_candidate_scoring_equals_the_full_catalogue_ranking(seed):
                 np.testing.assert_array_equal(scores[u, : order.size], score[u, order])
 
 
+def test_neighbours_a_ranker_ignores_are_not_computed_and_change_nothing():
+    baskets = _store(seed=9)
+    catalogue = rc.catalogue_of(PRODUCTS)
+    lines = rc.prepare_lines(baskets, catalogue)
+    params = rc.RecommenderParams(rule_min_receipts=1)
+    as_of = pd.Timestamp("2025-04-01")
+    weights = np.array([0.2, 0.0, 0.1, 0.0, 0.0, 0.5, 1.0, 0.7])  # no similar, no rules
+    ranker = rc.Ranker(weights, weights, np.ones(len(rc.SIGNALS)), 0, 0, 0)
+    assert ranker.signals == ("pop_store", "pop_long", "room", "bought_before", "repeat")
+    full = rc.fit_components(lines, catalogue, as_of, params)
+    lean = rc.fit_components(lines, catalogue, as_of, params, ranker.signals)
+    assert full.similarity.nnz and full.rules.nnz
+    assert lean.similarity.nnz == lean.rules.nnz == 0
+    members = sorted(baskets.customer_id.dropna().unique())
+    got = [rc.recommend(rc.member_state(lines, members, c, catalogue, params), c, ranker, 5)
+           for c in (full, lean)]
+    for a, b in zip(*got, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dense_share", [0.0, 2.0])  # every block dense / entry by entry
 def test_top_k_rows_keeps_the_k_largest_entries_per_row(dense_share):
     rng = np.random.default_rng(3)
