@@ -76,12 +76,16 @@
             ~ "on (var ml_holdout_days)'",
         ]),
     ] -%}
-    {%- set rec_history = [
-        "p.history_days > " ~ (holdout + validation),
+    {#- the recommender lists popular and bought-again products on any history; it learns
+        its ranker's weights and is evaluated only on a longer one -#}
+    {%- set rec_short_history = [
+        "p.history_days <= " ~ (holdout + validation),
         xsell.coverage_text([
             "'the data covers '", xsell.coverage_count("p.history_days", "day", "days"),
-            "', not more than the " ~ holdout ~ "-day holdout plus the " ~ validation
-            ~ "-day window the ranker learns on (vars ml_holdout_days, rec_validation_days)'",
+            "case when p.history_days <= " ~ holdout ~ " then ': the lists are ranked by "
+            ~ "popularity and are not evaluated on a holdout (var ml_holdout_days)' else ': "
+            ~ "the lists are ranked by popularity, no ranker is learnt (vars ml_holdout_days, "
+            ~ "rec_validation_days)' end",
         ]),
     ] -%}
     {%- set clv_history = [
@@ -199,7 +203,8 @@
         {"analysis": "recommendations", "title": "Product recommendations", "area": "ml",
          "python": true,
          "tables": ["ml.ml_recommendations", "ml.ml_recommendations_metrics"],
-         "needs": [sales, members, rec_history]},
+         "needs": [sales, members],
+         "notes": [rec_short_history]},
         {"analysis": "recommendations_by_anchor", "title": "Complete-the-room add-ons",
          "area": "ml", "python": true, "tables": ["ml.ml_recommendations_by_anchor"],
          "needs": [sales, anchors, addons, anchor_sales]},

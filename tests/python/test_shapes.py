@@ -31,8 +31,9 @@ MEMBERS = {a: "not_applicable" for a in (
 ANCHORS = {a: "not_applicable" for a in (
     "attach_rates", "addon_lift", "addon_propensity", "recommendations_by_anchor",
 )}
+# (the recommender still lists popular and bought-again products, with a note)
 SHORT = {a: "not_applicable" for a in (
-    "restaurant_propensity", "addon_propensity", "recommendations", "clv_holdout",
+    "restaurant_propensity", "addon_propensity", "clv_holdout",
 )}
 
 # shape: (seed, vars, {analysis: status} of every analysis that did not run, the analyses
@@ -60,8 +61,9 @@ SHAPES = {
         "association_rules_product": "no_result",
         "customer_lifetime_value": "not_applicable", "clv_holdout": "not_applicable",
         "customer_segments": "not_applicable", "restaurant_propensity": "not_applicable",
-        "addon_propensity": "not_applicable", "recommendations": "not_applicable",
-    }, {"attach_rates": {"ran", "not_applicable"}, "addon_lift": {"ran", "not_applicable"},
+        "addon_propensity": "not_applicable",
+    }, {"recommendations": {"ran", "no_result"},
+        "attach_rates": {"ran", "not_applicable"}, "addon_lift": {"ran", "not_applicable"},
         "recommendations_by_anchor": {"ran", "not_applicable"},
         "association_rules_category": {"ran", "no_result"},
         "restaurant_conversion": {"ran", "not_applicable"},
