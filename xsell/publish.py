@@ -34,6 +34,10 @@ import duckdb
 from xsell.project import file_mode
 
 PUBLISHED_SCHEMAS = ("marts", "ml")
+# What the published file keeps: the marts, the models' outputs and the reference seeds
+# they join. staging and intermediate stay in the build file (they are dbt's working
+# tables, not an interface, and staging's views read raw files by their paths).
+KEPT_SCHEMAS = (*PUBLISHED_SCHEMAS, "seeds")
 PASSED_SUFFIX = ".passed.json"
 
 
@@ -143,6 +147,7 @@ def _publish(build_db: Path, published_db: Path, expected_sha256: str | None) ->
                 "gate (its content changed since; a dbt build run by hand?). Build it again "
                 "with `xsell run`, or publish it anyway with `xsell publish --force`."
             )
+        _keep_published_schemas(temp)
         tables = _check_copy(temp)
         # A WAL left beside the published file by a crashed read-write client belongs
         # to the old file; DuckDB refuses to open a file whose WAL does not match it.
@@ -155,6 +160,7 @@ def _publish(build_db: Path, published_db: Path, expected_sha256: str | None) ->
         _fsync_dir(published_db.parent)
     except BaseException:
         temp.unlink(missing_ok=True)
+        Path(f"{temp}.wal").unlink(missing_ok=True)
         raise
     return Published(
         path=published_db,
@@ -197,6 +203,23 @@ def _consistent_copy(build_db: Path, folder: Path, name: str) -> tuple[Path, str
     finally:
         con.close()
     return temp, digest.hexdigest()
+
+
+def _keep_published_schemas(path: Path) -> None:
+    """Drop from the copy every schema a BI tool should not see (see KEPT_SCHEMAS)."""
+    try:
+        with duckdb.connect(str(path)) as con:
+            con.execute("set threads = 1")  # the same build gives the same bytes
+            schemas = [row[0] for row in con.execute(
+                "select schema_name from duckdb_schemas() "
+                "where database_name = current_database() and not internal"
+            ).fetchall()]
+            for schema in schemas:
+                if schema not in KEPT_SCHEMAS and schema != "main":
+                    con.execute(f'drop schema "{schema}" cascade')
+            con.execute("checkpoint")
+    except duckdb.Error as error:
+        raise PublishError(f"Cannot prepare the copy of the build file: {error}") from error
 
 
 def _check_copy(path: Path) -> dict[str, int]:

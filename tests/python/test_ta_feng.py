@@ -193,8 +193,12 @@ def test_run_publishes_and_every_line_is_staged(build, expected):
     assert quarantined == []  # no defect in this file: nothing to quarantine
     assert staged == expected["lines"]
     with duckdb.connect(str(build["published"]), read_only=True) as con:
-        assert con.execute("select count(*) from staging.stg_pos__transactions"
+        # the published file holds what BI reads: the line fact, not staging
+        assert con.execute("select count(*) from marts.fct_sales_lines"
                            ).fetchone()[0] == expected["lines"]
+        assert {schema for (schema,) in con.execute(
+            "select distinct schema_name from duckdb_tables()").fetchall()} == {
+            "marts", "ml", "seeds"}
 
 
 @pytest.mark.dbt
