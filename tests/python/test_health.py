@@ -85,3 +85,25 @@ def test_the_built_project_is_healthy(store_build):
         relation_columns(store_build["db"]),
     )
     assert [str(p) for p in problems] == []
+
+
+def test_a_model_read_by_design_states_its_fan_out_and_why():
+    nodes = {"model.xsell.stg_a": model("stg_a", "models/staging/stg_a.sql",
+                                        sources=[("pos", "a")])}
+    nodes.update(keyed("model.xsell.stg_a"))
+    for i in range(4):
+        nodes[f"model.xsell.child_{i}"] = model(f"child_{i}", f"models/intermediate/c{i}.sql",
+                                                parents=["model.xsell.stg_a"])
+        nodes.update(keyed(f"model.xsell.child_{i}"))
+
+    def fan_out_problems(meta):
+        nodes["model.xsell.stg_a"]["config"] = {"meta": meta}
+        return [str(p) for p in check_project(manifest(nodes), max_children=3)]
+
+    assert fan_out_problems({}) == ["stg_a: too many children: 4 direct children (threshold 3)"]
+    # a limit without a reason is not taken
+    assert fan_out_problems({"max_children": 4}) == [
+        "stg_a: too many children: 4 direct children (threshold 3)"]
+    assert fan_out_problems({"max_children": 4, "max_children_reason": "the line fact"}) == []
+    assert fan_out_problems({"max_children": 3, "max_children_reason": "the line fact"}) == [
+        "stg_a: too many children: 4 direct children (threshold 3)"]
