@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,9 @@ class DbtResult:
     failures: list[NodeFailure] = field(default_factory=list)
     skipped: int = 0
     warnings: list[NodeFailure] = field(default_factory=list)
+    # dbt's own error when it stopped outside any node (e.g. out of memory while it read
+    # the catalogue, a broken connection): the text after "Encountered an error:"
+    error: str = ""
 
     @property
     def ok(self) -> bool:
@@ -74,6 +78,8 @@ class DbtResult:
         if self.ok:
             return "dbt succeeded"
         if not self.failures:
+            if self.error:
+                return f"dbt stopped with an error: {self.error}"
             return f"dbt exited with code {self.returncode} (see the output above)"
         lines = [f"dbt failed: {len(self.failures)} node(s) failed, {self.skipped} skipped"]
         lines += [f"  - {failure.describe()}" for failure in self.failures]
@@ -118,7 +124,11 @@ def run_dbt(
         command.append("--quiet")
     run_results = target / "run_results.json"
     run_results.unlink(missing_ok=True)
+    log = Path(env.get("DBT_LOG_PATH") or project_dir / "logs") / "dbt.log"
+    log_start = log.stat().st_size if log.is_file() else 0
     result = DbtResult(returncode=run_child(command, cwd=project_dir, env=env))
+    if not result.ok:
+        result.error = run_error(log, log_start)
     if run_results.is_file():
         for node in json.loads(run_results.read_text())["results"]:
             status = str(node.get("status", "")).lower()
@@ -130,6 +140,36 @@ def run_dbt(
             elif status == "skipped":
                 result.skipped += 1
     return result
+
+
+_LOG_LINE = re.compile(r"^(?:\x1b\[[0-9;]*m)*\d\d:\d\d:\d\d\.\d+ \[")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def run_error(log: Path, start: int = 0) -> str:
+    """dbt's run-level error in the part of its log file written from byte `start`: the
+    lines after the last "Encountered an error:", up to the next log line; "" if none."""
+    try:
+        with log.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) < start:  # the log rotated meanwhile
+                start = 0
+            handle.seek(start)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    marker = text.rfind("Encountered an error:")
+    if marker == -1:
+        return ""
+    lines = []
+    for line in text[marker:].splitlines()[1:]:
+        if _LOG_LINE.match(line):
+            break
+        line = _ANSI.sub("", line).strip()
+        if line.startswith("Possible solutions:"):
+            break
+        if line:
+            lines.append(line)
+    return " ".join(lines)
 
 
 def run_child(command: list[str], *, cwd: Path, env: dict[str, str]) -> int:

@@ -318,7 +318,7 @@ def explain_dbt_failure(result: DbtResult, paths: Paths) -> str:
         for table in RAW_TABLES:
             if f"quarantine_share_within_limits_quarantine_pos__{table}_" in failure.unique_id:
                 lines.append(quarantine_breakdown(paths.build_db, table, failure.message))
-    text = " ".join(f.message for f in result.failures).lower()
+    text = " ".join([result.error, *(f.message for f in result.failures)]).lower()
     if "out of memory" in text or "memoryerror" in text or "failed to allocate" in text:
         lines.append(memory_hint())
     if "no space left" in text:

@@ -155,7 +155,7 @@ def _publish(build_db: Path, published_db: Path, expected_sha256: str | None) ->
         # The copy's run id (sha256) and publish time, for xsell serve and xsell audience.
         from xsell.serve.published import write_record
 
-        write_record(temp, published_db, build_db)
+        write_record(temp, published_db, build_db, build_sha256=sha256)
         os.replace(temp, published_db)
         _fsync_dir(published_db.parent)
     except BaseException:

@@ -42,10 +42,11 @@ from support import PROJECT_DIR, XSELL, run_xsell
 
 import xsell.pipeline as pipeline
 from xsell import rawfiles
-from xsell.dbt_runner import DbtResult
+from xsell.dbt_runner import DbtResult, run_error
 from xsell.generate import generate_store
 from xsell.project import Paths
 from xsell.publish import passed_record_path, publish, record_passed
+from xsell.serve.published import PASSED_DETAILS, read_record
 
 TINY = {"seed": 3, "days": 20, "stores": 1, "visits_per_day": 30}
 SMALL = {"seed": 1, "days": 3, "stores": 1, "visits_per_day": 10}
@@ -172,8 +173,8 @@ def test_1_run_generates_by_itself_only_into_the_default_empty_folder(tmp_path, 
 NUMBERING_VARS = {"timezone": "Europe/Berlin", "ml_holdout_days": 7, "rec_validation_days": 7}
 # Columns that hold the receipt number itself, a hash of inputs that include it, the
 # build's own folder, or the model files (which hold receipt keys).
-IDENTITY_COLUMNS = {"receipt_id", "run_id", "artifact_file", "artifact_dir", "artifact_sha256",
-                    "artifact_bytes"}
+IDENTITY_COLUMNS = {"receipt_id", "receipt_key", "run_id", "artifact_file", "artifact_dir",
+                    "artifact_sha256", "artifact_bytes"}
 # The BG/NBD + Gamma-Gamma fit of the lifetime value moves in the 6th digit (and its
 # standard errors and convergence flag flip) between two builds of the *same* data on a
 # store this small: these tables are compared to 1e-3, the fit's own diagnostics not at
@@ -454,11 +455,42 @@ def test_10_a_memory_error_names_xsell_memory_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("XSELL_MEMORY_LIMIT", "1MB")
     result = build(raw, "parquet", db, tmp_path)
     assert not result.ok
-    assert any("Out of Memory Error" in f.message for f in result.failures)
+    # in a node, or in dbt itself (while it lists the schemas): either way it is named
+    assert any("Out of Memory Error" in message
+               for message in (result.error, *(f.message for f in result.failures)))
     explained = pipeline.explain_dbt_failure(result, Paths(
         project_dir=PROJECT_DIR, raw_dir=raw, build_db=db, published_db=tmp_path / "p.duckdb",
         reports_dir=tmp_path / "r"))
     assert "Out of memory. DuckDB may use XSELL_MEMORY_LIMIT (now 1MB)" in explained
+
+
+def test_10_dbt_s_own_error_is_read_from_its_log(tmp_path):
+    """An error outside any node has no run result: it is taken from this run's part of
+    dbt.log, without the colour codes and dbt's generic advice."""
+    log = tmp_path / "dbt.log"
+    earlier = ("\x1b[0m00:40:01.000001 [error] [MainThread]: Encountered an error:\n"
+               "Runtime Error\n  an older run's error\n")
+    log.write_text(earlier)
+    log_start = log.stat().st_size
+    assert run_error(log, log_start) == ""
+    with log.open("a") as handle:
+        handle.write(
+            "\x1b[0m00:46:26.149165 [debug] [ThreadPool]: DuckDB adapter: duckdb error\n"
+            "\x1b[0m00:46:26.178057 [error] [MainThread]: Encountered an error:\n"
+            "Runtime Error\n"
+            "  Out of Memory Error: failed to allocate data of size 2.0 KiB\n"
+            "  \n  Possible solutions:\n  * Reducing the number of threads\n"
+            "\x1b[0m00:46:26.180000 [debug] [MainThread]: Command `dbt build` failed\n")
+    assert run_error(log, log_start) == (
+        "Runtime Error Out of Memory Error: failed to allocate data of size 2.0 KiB")
+    result = DbtResult(returncode=2, error=run_error(log, log_start))
+    assert result.summary() == (
+        "dbt stopped with an error: Runtime Error Out of Memory Error: failed to allocate "
+        "data of size 2.0 KiB")
+    # a log that rotated since the run started is read from its beginning
+    log.write_text(earlier)
+    assert run_error(log, 10_000) == "Runtime Error an older run's error"
+    assert run_error(tmp_path / "missing.log") == ""
 
 
 def _read_only_folder() -> Path:
@@ -504,7 +536,11 @@ def test_10_a_full_disk_at_publish_is_one_line_and_leaves_nothing(tmp_path, monk
     publish(build_db, published)
     before = sha256(published)
 
+    replace = os.replace
+
     def full(source, target):
+        if Path(target) != published:
+            return replace(source, target)
         raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
     monkeypatch.setattr(publish_module.os, "replace", full)
@@ -722,8 +758,12 @@ def test_11_an_interrupted_publish_leaves_the_old_file_and_the_next_run_cleans_u
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"Published for BI tools: {lifecycle['published']}" in done.stdout
     assert lifecycle["temps_after"] == []
-    assert sha256(lifecycle["published"]) == json.loads(
-        passed_record_path(lifecycle["build_db"]).read_text())["sha256"]
+    # the published copy says which passing build it was made from
+    passed = json.loads(passed_record_path(lifecycle["build_db"]).read_text())
+    assert sha256(lifecycle["build_db"]) == passed["sha256"]
+    record = read_record(lifecycle["published"])
+    assert record["sha256"] == sha256(lifecycle["published"])
+    assert record["build"] == {key: passed[key] for key in PASSED_DETAILS}
 
 
 @pytest.mark.dbt

@@ -1156,8 +1156,8 @@ def test_cli_import_csv_prints_every_warning(tmp_path):
 
 
 def readme_blocks(section: str) -> list[tuple[str, str]]:
-    """(language, text) of the fenced blocks in one '### ' section of the README."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    """(language, text) of the fenced blocks in one '### ' section of docs/your-data.md."""
+    readme = (REPO_ROOT / "docs" / "your-data.md").read_text(encoding="utf-8")
     start = readme.index(f"### {section}\n")
     end = readme.find("\n## ", start)
     following = readme.find("\n### ", start + 1)
@@ -1165,7 +1165,7 @@ def readme_blocks(section: str) -> list[tuple[str, str]]:
     return re.findall(r"```(\w+)\n(.*?)```", readme[start:end], re.DOTALL)
 
 
-def test_readme_worked_mapping_imports_as_described(tmp_path):
+def test_docs_worked_mapping_imports_as_described(tmp_path):
     blocks = dict(readme_blocks("A worked mapping")[:2])
     src = write(tmp_path / "sales_2024.csv", blocks["text"])
     summary = import_mapped(src, write(tmp_path / "mapping.yml", blocks["yaml"]),
@@ -1182,7 +1182,7 @@ def test_readme_worked_mapping_imports_as_described(tmp_path):
     assert summary.metadata["non_merchandise"]["candidates"] == []
 
 
-def test_readme_ta_feng_mapping_is_the_shipped_file():
+def test_docs_ta_feng_mapping_is_the_shipped_file():
     import yaml
 
     [(_, shown)] = [b for b in readme_blocks("Ta-Feng grocery: no receipt numbers, dates only, "
@@ -1191,7 +1191,7 @@ def test_readme_ta_feng_mapping_is_the_shipped_file():
     assert yaml.safe_load(shown) == yaml.safe_load(shipped.read_text(encoding="utf-8"))
 
 
-def test_readme_bakery_mapping_imports_the_bakery_file(tmp_path):
+def test_docs_bakery_mapping_imports_the_bakery_file(tmp_path):
     [(_, shown)] = [b for b in readme_blocks("A basket-only till export") if b[0] == "yaml"]
     summary = mapped(tmp_path, BAKERY, shown)
     assert {r["store_id"] for r in read(tmp_path / "raw", "transactions")} == {"EDINBURGH"}

@@ -46,8 +46,10 @@ SHAPES = {
                             "revenue_at_risk": "not_applicable"}, {}),
     "date_only": (7, None, {**BASE, "impulse_by_hour": "not_applicable",
                             "restaurant_timing": "not_applicable"}, {}),
-    # a few days of a small store: no two products on 5 receipts (var rules_min_count)
-    "days_7": (7, None, {**SHORT, "association_rules_product": "no_result"},
+    # a few days of a small store: no two products on 5 receipts (var rules_min_count) nor
+    # on 20 (var affinity_min_count); the campaign's weekdays fall on no day outside it
+    "days_7": (7, None, {**SHORT, "association_rules_product": "no_result",
+                         "product_affinity": "no_result", "promotion_uplift": "no_result"},
                {"customer_lifetime_value": {"ran", "no_result"}}),
     "days_14": (7, None, SHORT, {"customer_lifetime_value": {"ran", "no_result"}}),
     "days_14@3": (3, None, {**SHORT, "association_rules_product": "no_result"},
@@ -68,8 +70,9 @@ SHAPES = {
         "association_rules_category": {"ran", "no_result"},
         "restaurant_conversion": {"ran", "not_applicable"},
         "promotion_uplift": {"ran", "no_result"}}),
+    # one day: no baseline day for the campaign running that day
     "one_day": (7, None, {**SHORT, "customer_lifetime_value": "not_applicable",
-                          "promotion_uplift": "no_result",
+                          "promotion_uplift": "no_result", "product_affinity": "no_result",
                           "association_rules_product": "no_result",
                           "association_rules_category": "no_result"}, {}),
     # the dbt Python models off (the Spark default): the SQL marts still run and publish

@@ -164,17 +164,27 @@ def _purchase_receipts_agree(con, tables) -> pd.DataFrame:
         others["fct_impulse_by_hour: sum(receipts)"] = (
             "select coalesce(sum(receipts), 0) from marts.fct_impulse_by_hour"
         )
-    if "marts.fct_addon_lift" in tables:
-        # every row of a store carries the store's all_receipts: summed once per store
-        others["fct_addon_lift.all_receipts (summed over stores)"] = (
-            "select sum(all_receipts) from "
-            "(select distinct store_id, all_receipts from marts.fct_addon_lift)"
-        )
     if "marts.fct_customer_coverage" in tables:
         others["fct_customer_coverage.purchase_receipts (ALL)"] = (
             "select purchase_receipts from marts.fct_customer_coverage where store_id = 'ALL'"
         )
-    return _items("purchase_receipts_agree", _pairs(con, float(reference), others))
+    pairs = _pairs(con, float(reference), others)
+    if "marts.fct_addon_lift" in tables:
+        # every row of a store carries the store's all_receipts; a store with no anchor or
+        # no add-on receipt has no pair, so the stores of the mart are compared one by one
+        pairs += [
+            (f"fct_addon_lift.all_receipts (store {store})", float(staged), float(mart))
+            for store, staged, mart in con.execute(
+                "with lift as (select distinct store_id, all_receipts "
+                "from marts.fct_addon_lift), "
+                "staged as (select store_id, count(distinct receipt_key) as receipts "
+                "from staging.stg_pos__transactions where quantity > 0 group by store_id) "
+                "select lift.store_id, coalesce(staged.receipts, 0), lift.all_receipts "
+                "from lift left join staged on lift.store_id = staged.store_id "
+                "order by lift.store_id, lift.all_receipts"
+            ).fetchall()
+        ]
+    return _items("purchase_receipts_agree", pairs)
 
 
 def _baskets_match_staged_lines(con, tables) -> pd.DataFrame:
@@ -413,8 +423,8 @@ CHECKS: tuple[Check, ...] = (
     Check(
         name="purchase_receipts_agree",
         rule="purchase receipts (staged receipts with a positive line) = sum of "
-        "fct_impulse_by_hour.receipts = fct_addon_lift.all_receipts = "
-        "fct_customer_coverage purchase_receipts (ALL)",
+        "fct_impulse_by_hour.receipts = fct_customer_coverage purchase_receipts (ALL), and "
+        "per store of fct_addon_lift, its all_receipts",
         tables=("staging.stg_pos__transactions",),
         columns="receipts, all_receipts, purchase_receipts",
         sides=("staged purchase receipts", "mart"),

@@ -92,11 +92,15 @@ def sha256_of(path: Path) -> str:
 
 
 def write_record(
-    copy: Path, published_db: Path, build_db: Path | None = None, sha256: str | None = None
+    copy: Path, published_db: Path, build_db: Path | None = None, sha256: str | None = None,
+    build_sha256: str | None = None,
 ) -> Path:
     """Record what `copy` is, before the publish step renames it onto published_db.
 
-    sha256: of the copy's bytes when the caller already has it (else it is computed)."""
+    sha256: of the copy's bytes when the caller already has it (else it is computed).
+    build_sha256: of the build file the copy was made from, when it differs from the copy
+    (the publish step drops dbt's working schemas): the build's details (dbt, gate) come
+    from the record of the build that passed with these bytes."""
     copy, published_db = Path(copy), Path(published_db)
     sha256 = sha256 or sha256_of(copy)
     content = {
@@ -104,7 +108,7 @@ def write_record(
         "sha256": sha256,
         "published_at": _iso(dt.datetime.now(dt.UTC)),
         "file": FileIdentity.of(copy).as_dict(),
-        "build": _passed_details(build_db, sha256) if build_db else {},
+        "build": _passed_details(build_db, build_sha256 or sha256) if build_db else {},
     }
     path = record_path(published_db)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

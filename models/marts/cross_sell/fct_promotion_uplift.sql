@@ -5,7 +5,8 @@
     campaign_baseline_weeks before and after it, outside any campaign on the same
     target. uplift = share during / share in baseline - 1, with the 95% log (Katz)
     interval of a ratio of two independent proportions. Campaign days are whole days
-    from the start date to the day before the end date (ends_at is exclusive).
+    from the start date to the day before the end date (ends_at is exclusive). A
+    campaign without receipts on baseline days is left out: nothing to compare with.
 -#}
 {%- set baseline_days = 7 * var("campaign_baseline_weeks") %}
 
@@ -200,6 +201,9 @@ final as (
     from campaign_windows
     inner join rates
         on campaign_windows.campaign_target_id = rates.campaign_target_id
+    -- a campaign without receipts on baseline days has nothing to be compared with
+    where rates.campaign_receipts > 0
+        and rates.baseline_receipts > 0
 )
 
 select * from final
