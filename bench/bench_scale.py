@@ -371,7 +371,7 @@ def run_demo(work: Path) -> dict:
     folder = work / "demo"
     env = stage_env(folder)
     print(f"\n== demo: xsell run on an empty raw folder (load {load_average()})", flush=True)
-    stage = run_stage("xsell_run", [str(BIN / "xsell"), "run", "--raw-dir",
+    stage = run_stage("xsell_run", [str(BIN / "xsell"), "run", "--generate", "--raw-dir",
                                     str(folder / "raw"), "--build-db", env["XSELL_BUILD_DB"]],
                       env, folder / "logs")
     del stage["samples"], stage["started"]
