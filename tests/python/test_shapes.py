@@ -31,10 +31,11 @@ MEMBERS = {a: "not_applicable" for a in (
 ANCHORS = {a: "not_applicable" for a in (
     "attach_rates", "addon_lift", "addon_propensity", "recommendations_by_anchor",
 )}
-# (the recommender still lists popular and bought-again products, with a note)
-SHORT = {a: "not_applicable" for a in (
+# (the recommender still lists popular and bought-again products, with a note); the
+# generated campaign covers the first weeks, so a short history has no baseline day for it
+SHORT = {**{a: "not_applicable" for a in (
     "restaurant_propensity", "addon_propensity", "clv_holdout",
-)}
+)}, "promotion_uplift": "no_result"}
 
 # shape: (seed, vars, {analysis: status} of every analysis that did not run, the analyses
 # whose outcome depends on how the model fits the seed's data: {analysis: allowed statuses})
@@ -47,9 +48,9 @@ SHAPES = {
     "date_only": (7, None, {**BASE, "impulse_by_hour": "not_applicable",
                             "restaurant_timing": "not_applicable"}, {}),
     # a few days of a small store: no two products on 5 receipts (var rules_min_count) nor
-    # on 20 (var affinity_min_count); the campaign's weekdays fall on no day outside it
+    # on 20 (var affinity_min_count)
     "days_7": (7, None, {**SHORT, "association_rules_product": "no_result",
-                         "product_affinity": "no_result", "promotion_uplift": "no_result"},
+                         "product_affinity": "no_result"},
                {"customer_lifetime_value": {"ran", "no_result"}}),
     "days_14": (7, None, SHORT, {"customer_lifetime_value": {"ran", "no_result"}}),
     "days_14@3": (3, None, {**SHORT, "association_rules_product": "no_result"},
@@ -70,9 +71,8 @@ SHAPES = {
         "association_rules_category": {"ran", "no_result"},
         "restaurant_conversion": {"ran", "not_applicable"},
         "promotion_uplift": {"ran", "no_result"}}),
-    # one day: no baseline day for the campaign running that day
     "one_day": (7, None, {**SHORT, "customer_lifetime_value": "not_applicable",
-                          "promotion_uplift": "no_result", "product_affinity": "no_result",
+                          "product_affinity": "no_result",
                           "association_rules_product": "no_result",
                           "association_rules_category": "no_result"}, {}),
     # the dbt Python models off (the Spark default): the SQL marts still run and publish
