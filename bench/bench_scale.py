@@ -349,7 +349,8 @@ def run_size(name: str, lines_target: int, work: Path, args) -> dict:
     print(f"   gate {stages['gate']['seconds']:.1f} s, publish {stages['publish']['seconds']:.1f}"
           f" s, reports {stages['reports']['seconds']:.1f} s; end to end {total:.1f} s",
           flush=True)
-    rules = mine_and_compare(Path(env["XSELL_PUBLISHED_DB"]), folder, env, lines, args)
+    # the baskets (intermediate.int_basket_items) stay in the build file
+    rules = mine_and_compare(Path(env["XSELL_BUILD_DB"]), folder, env, lines, args)
     for stage in stages.values():
         del stage["samples"], stage["started"]
     result = {
