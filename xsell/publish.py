@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from xsell.files import sha256_of, write_json_atomically
 from xsell.project import file_mode
 
 PUBLISHED_SCHEMAS = ("marts", "ml")
@@ -81,20 +82,13 @@ def record_passed(build_db: Path, details: dict | None = None) -> Path:
     content = {
         "build_file": str(build_db),
         "size_bytes": build_db.stat().st_size,
-        "sha256": _sha256(build_db),
+        "sha256": sha256_of(build_db),
         "dbt_build": "passed",
         "quality_gate": "passed",
         "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **(details or {}),
     }
-    path = passed_record_path(build_db)
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        temp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
+    return write_json_atomically(passed_record_path(build_db), content)
 
 
 def passed_sha256(build_db: Path) -> str | None:
@@ -272,14 +266,6 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager

@@ -16,13 +16,12 @@ never overwrites or deletes a user's file.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from xsell.contract import RAW_TABLES
+from xsell.files import sha256_of, write_json_atomically
 
 RECORD = "_raw_files.json"
 FORMATS = ("parquet", "csv")
@@ -57,14 +56,6 @@ def contract_files(folder: Path) -> list[Path]:
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def describe_file(path: Path) -> dict:
     return {"name": path.name, "size_bytes": path.stat().st_size, "sha256": sha256_of(path)}
 
@@ -82,14 +73,7 @@ def record(folder: Path, writer: str) -> Path:
         "xsell_version": __version__,
         "files": [describe_file(path) for path in contract_files(folder)],
     }
-    target = folder / RECORD
-    temp = folder / f".{RECORD}.tmp"
-    try:
-        temp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-    return target
+    return write_json_atomically(folder / RECORD, content)
 
 
 def read_record(folder: Path) -> dict | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from xsell import timezones
+from xsell.files import sha256_of  # noqa: F401  (the importers take it from here)
 
 MAX_EXAMPLES = 5
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -47,14 +47,6 @@ def quote(identifier: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def detect_format(path: Path) -> str:

@@ -17,11 +17,12 @@ and so the same run id, and takes the file's modification time as the publish ti
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from xsell.files import sha256_of, write_json_atomically
 
 RECORD_SUFFIX = ".publish.json"
 RUN_ID_LENGTH = 12
@@ -83,14 +84,6 @@ def run_id_of(sha256: str) -> str:
     return sha256[:RUN_ID_LENGTH]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(8 * 1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_record(
     copy: Path, published_db: Path, build_db: Path | None = None, sha256: str | None = None,
     build_sha256: str | None = None,
@@ -111,13 +104,7 @@ def write_record(
         "build": _passed_details(build_db, build_sha256 or sha256) if build_db else {},
     }
     path = record_path(published_db)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
+    return write_json_atomically(path, content, path.with_name(f".{path.name}.{os.getpid()}.tmp"))
 
 
 def read_record(published_db: Path) -> dict | None:
