@@ -247,12 +247,15 @@ def _pairs(con, reference: float, queries: dict[str, str]) -> list[tuple[str, fl
     ]
 
 
+# fct_revenue_mix merchandise revenue (every stream but the restaurant) per store and day
+_MERCHANDISE_MIX_BY_DAY = (
+    "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
+    "from marts.fct_revenue_mix where revenue_stream != 'RESTAURANT' group by all"
+)
+
+
 def _revenue_mix_vs_staged(con, tables) -> pd.DataFrame:
-    mix = _query(
-        con,
-        "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
-        "from marts.fct_revenue_mix where revenue_stream != 'RESTAURANT' group by all",
-    )
+    mix = _query(con, _MERCHANDISE_MIX_BY_DAY)
     staged = _query(
         con,
         "select store_id, cast(sold_date as varchar) as sold_date, "
@@ -292,11 +295,7 @@ def _sales_lines_vs_revenue_mix(con, tables) -> pd.DataFrame:
         "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
         "from marts.fct_sales_lines group by all",
     )
-    mix = _query(
-        con,
-        "select store_id, cast(sold_date as varchar) as sold_date, sum(revenue) as value "
-        "from marts.fct_revenue_mix where revenue_stream != 'RESTAURANT' group by all",
-    )
+    mix = _query(con, _MERCHANDISE_MIX_BY_DAY)
     return _compare("sales_lines_match_revenue_mix", lines, mix, ["store_id", "sold_date"],
                     money=True)
 
