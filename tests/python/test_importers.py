@@ -934,6 +934,15 @@ columns: {store_id: Shop, customer_id: Member, sold_at: When, product_id: SKU}
 """
 
 
+def test_receipt_numbers_that_restart_in_each_store_are_counted_per_store(tmp_path):
+    data = "Shop,Bon,When,SKU\nS1,1,2024-01-02 10:00,A\nS1,1,2024-01-02 10:00,B\n" \
+           "S2,1,2024-01-02 10:05,A\nS2,2,2024-01-02 10:09,C\n"
+    summary = mapped(tmp_path, data, "columns: {store_id: Shop, receipt_id: Bon, sold_at: "
+                                     "{column: When, format: '%Y-%m-%d %H:%M'}, product_id: SKU}\n")
+    assert summary.metadata["receipts"]["receipts"] == 3  # S1/1, S2/1, S2/2
+    assert meta_of(tmp_path / "raw")["receipts"]["receipts"] == 3
+
+
 def test_receipts_per_customer_and_timestamp_or_day(tmp_path):
     summary = mapped(tmp_path, DERIVED, DERIVED_MAPPING)
     assert [r["receipt_id"] for r in read(tmp_path / "raw", "transactions")] == [

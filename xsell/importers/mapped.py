@@ -763,8 +763,9 @@ def _receipts(con, m: Mapping, date_only: bool) -> dict[str, Any]:
 def _counts(con, derived: bool) -> dict[str, int]:
     row = con.execute(f"""
         with receipts as (
-            select receipt_id, count(*) as n
-            from tx where receipt_id is not null group by receipt_id
+            -- a receipt is a store's receipt number: stores may number from 1 each
+            select store_id, receipt_id, count(*) as n
+            from tx where receipt_id is not null group by store_id, receipt_id
         )
         select
             (select count(*) from tx),
