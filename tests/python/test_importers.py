@@ -22,6 +22,7 @@ from xsell.importers import (
     import_mapped,
     import_online_retail,
 )
+from xsell.importers._review import fee_word
 from xsell.importers.categories import CATEGORIES, categorize
 from xsell.importers.online_retail import NON_MERCHANDISE_PATTERNS, REVIEWED_MERCHANDISE
 
@@ -230,7 +231,8 @@ class TestOnlineRetailFile:
         assert set(candidates) == (uci_non_merch - {"PADS", "23702"}) | {"23099", "85168B"}
         assert candidates["POST"] == 1_256 and candidates["M"] == 571
         assert plain.warnings[0].startswith(
-            "22 products look like fees, deposits or adjustments but count as merchandise: "
+            "22 products look like fees, deposits, adjustments or placeholders but count as "
+            "merchandise: "
             "'POST' 'POSTAGE' (1,256 lines), 'DOT' 'DOTCOM POSTAGE' (710 lines), 'M' 'Manual' "
             "(571 lines)")
 
@@ -1026,7 +1028,8 @@ def test_non_merchandise_patterns_and_fee_candidates(tmp_path):
     ]
     [warning] = [w for w in summary.warnings if "look like fees" in w]
     assert warning.startswith(
-        "3 products look like fees, deposits or adjustments but count as merchandise: "
+        "3 products look like fees, deposits, adjustments or placeholders but count as "
+        "merchandise: "
         "'DEP-1' 'Bottle deposit' (2 lines), 'FEE' 'Service' (1 line), 'LAMP-1' 'Carriage "
         "lamp' (1 line). List them")
     assert summary.metadata["non_merchandise"]["products"] == ["DEL", "m"]
@@ -1038,6 +1041,20 @@ def test_non_merchandise_patterns_and_fee_candidates(tmp_path):
         "DEL", "DEP-1", "FEE", "m"}
     assert summary.metadata["non_merchandise"]["candidates"] == []
     assert not [w for w in summary.warnings if "look like fees" in w]
+
+
+@pytest.mark.parametrize(("name", "word"), [
+    ("Tragetasche", "tragetasche"), ("LIEF Lieferservice", "lieferservice"),
+    ("Rabatt 5%", "rabatt"), ("Flaschenpfand", "pfand"), ("Versandkosten", "versand"),
+    ("Frais de livraison", "frais"), ("Envío", "envío"), ("Korting 10", "korting"),
+    ("NONE", "none"), (" n/a ", "n/a"), ("Bag fee", "fee"), ("BANK CHARGES", "bank charge"),
+    # goods
+    ("Bread", None), ("Portobello mushrooms", None), ("Tütensuppe", None),
+    ("Lieferbar: Sofa Lido", None), ("JUMBO BAG RED", None), ("Nonesuch teapot", None),
+    ("Feeder for birds", None), ("Chargeur USB", None),
+])
+def test_fee_words_in_several_languages_and_placeholders(name, word):
+    assert fee_word(None, name) == word
 
 
 def test_anchors_from_a_list_or_none_and_the_share_warning(tmp_path):

@@ -9,7 +9,10 @@ becomes a *warning*: printed by ``xsell import`` and kept in ``_import.json``
   ``[...]``), compared case-insensitively with the whole product id and with the
   product's name, so ``M`` also finds ``m`` and ``*postage*`` finds "DOTCOM POSTAGE".
 - ``fee_candidates``: merchandise products whose id or name holds a word that
-  usually marks a fee, a deposit or a stock adjustment (``FEE_WORDS``).
+  usually marks a fee, a deposit or a stock adjustment (``FEE_WORDS``, in English,
+  French, Spanish, Italian and Dutch; ``FEE_STEMS`` inside German compounds such as
+  "Flaschenpfand" or "Lieferservice"), or whose whole id or name is a placeholder
+  (``PLACEHOLDERS``: "NONE", "n/a", "unknown" ...).
 - ``anchor_warning``: no anchors at all, or more than half of the merchandise.
 - ``trimmed_text``: how many identifiers and names lost leading or trailing spaces.
 """
@@ -31,10 +34,26 @@ FEE_WORDS: tuple[str, ...] = (
     "postage", "carriage", "delivery", "shipping", "freight", "fee", "charge", "surcharge",
     "deposit", "discount", "manual", "adjust", "adjustment", "voucher", "coupon", "sample",
     "bank charge", "bank fee", "commission", "refund", "gift card",
+    # French, Spanish, Italian, Dutch
+    "frais", "livraison", "remise", "consigne", "envio", "envío", "descuento", "recargo",
+    "spedizione", "sconto", "cauzione", "bezorging", "verzendkosten", "korting", "statiegeld",
+    # German words that also stand alone
+    "porto", "tüte", "tuete",
+)
+# German builds compounds ("Flaschenpfand", "Lieferservice", "Versandkosten"): these
+# stems are found anywhere in a word.
+FEE_STEMS: tuple[str, ...] = (
+    "gebühr", "gebuehr", "pfand", "rabatt", "versand", "lieferung", "lieferservice",
+    "lieferkosten", "gutschein", "tragetasche", "tragetüte", "tragetuete", "leergut",
+)
+# A product whose whole id or name is one of these is a placeholder, not a product.
+PLACEHOLDERS: frozenset[str] = frozenset(
+    {"none", "null", "nan", "n/a", "na", "unknown", "test", "dummy", "misc", "?", "-"}
 )
 _FEE_PATTERN = re.compile(
-    r"(?<![a-z0-9])(" + "|".join(re.escape(w).replace(r"\ ", r"[\s_-]+") for w in FEE_WORDS)
-    + r")(e?s)?(?![a-z0-9])",
+    r"(?<![^\W_])(" + "|".join(re.escape(w).replace(r"\ ", r"[\s_-]+") for w in FEE_WORDS)
+    + r")(e?s)?(?![^\W_])"
+    + r"|(" + "|".join(re.escape(w) for w in FEE_STEMS) + r")",
     re.IGNORECASE,
 )
 SHOWN = 10  # candidates named in a warning; _import.json keeps all of them
@@ -69,9 +88,11 @@ def fee_word(product_id: str | None, name: str | None) -> str | None:
     """The fee-like word in a product's id or name (lower case), or None."""
     for value in (product_id, name):
         if value:
+            if value.strip().casefold() in PLACEHOLDERS:
+                return value.strip().casefold()
             found = _FEE_PATTERN.search(value)
             if found:
-                return found.group(1).lower()
+                return (found.group(1) or found.group(3)).lower()
     return None
 
 
@@ -109,8 +130,8 @@ def fee_warning(candidates: list[dict], advice: str) -> str | None:
     more = f" and {len(candidates) - SHOWN:,} more" if len(candidates) > SHOWN else ""
     n = len(candidates)
     return (
-        f"{n:,} product{'s' if n != 1 else ''} look{'s' if n == 1 else ''} like fees, deposits "
-        f"or adjustments but count as merchandise: {shown}{more}. {advice}"
+        f"{n:,} product{'s' if n != 1 else ''} look{'s' if n == 1 else ''} like fees, deposits, "
+        f"adjustments or placeholders but count as merchandise: {shown}{more}. {advice}"
     )
 
 
