@@ -145,7 +145,8 @@ def test_takeaways_carry_figures_recomputed_from_the_marts(rendered):
         ).fetchone()[0]
         family, attach = con.execute(
             "select anchor_family, sum(attached_receipts) / sum(anchor_receipts) as rate "
-            "from marts.fct_attach_rates group by 1 order by rate desc, 1 limit 1"
+            "from marts.fct_attach_rates group by 1 having sum(anchor_receipts) >= 30 "
+            "order by rate desc, 1 limit 1"
         ).fetchone()
         segment, customer_share, revenue_share = con.execute(
             "select rfm_segment, count(*) / sum(count(*)) over (), "
@@ -168,6 +169,52 @@ def test_takeaways_carry_figures_recomputed_from_the_marts(rendered):
             in takeaways(pages["customers"])["rfm-segments"])
     assert (f"{any_anchor:.0%} of the time, against {no_anchor:.0%}"
             in takeaways(pages["restaurant"])["restaurant-conversion"])
+
+
+def test_takeaways_name_no_finding_on_a_handful_of_receipts(store_build, tmp_path):
+    """Rates from fewer than MIN_EVIDENCE receipts are shown, never named as findings;
+    an unnamed product is named by its id, and a pair of mutual best neighbours is one row."""
+    db = _copy_db(store_build, tmp_path, [
+        "update marts.fct_attach_rates set anchor_receipts = 2, attached_receipts = 2, "
+        "two_plus_addon_receipts = 0",
+        "delete from marts.fct_attach_rates_daily where sold_date > "
+        "(select min(sold_date) from marts.fct_attach_rates_daily)",
+        "update marts.fct_attach_rates_daily set anchor_receipts = 1, attached_receipts = 1",
+        "update marts.fct_association_rules set rule_basket_count = 5",
+        "update marts.fct_product_affinity set product_name = null, "
+        "related_product_name = null",
+    ])
+    render_reports(db, tmp_path / "out")
+    page = (tmp_path / "out" / "cross_sell.html").read_text(encoding="utf-8")
+    cross_sell = takeaways(page)
+    assert cross_sell["attach-by-family"].startswith("Too few anchor receipts to state an "
+                                                     "attach rate")
+    assert "pull an add-on" not in cross_sell["attach-by-family"]
+    assert cross_sell["attach-over-time"].startswith("No week has 30 anchor receipts or more")
+    basket_page = (tmp_path / "out" / "basket.html").read_text(encoding="utf-8")
+    basket = takeaways(basket_page)
+    assert basket["rules-table"] == ("No rule shown holds on 30 baskets or more (the most is "
+                                     "5): read them as leads to check, not findings.")
+    with duckdb.connect(str(db), read_only=True) as con:
+        product, related, together = con.execute(
+            "select product_id, related_product_id, together_count "
+            "from marts.fct_product_affinity where relation = 'co_purchase' "
+            "and affinity_rank = 1 order by together_count desc, cosine_similarity desc, "
+            "product_id limit 1"
+        ).fetchone()
+        mutual = con.execute(
+            "select count(*) from marts.fct_product_affinity a join marts.fct_product_affinity "
+            "b on a.relation = b.relation and a.product_id = b.related_product_id "
+            "and a.related_product_id = b.product_id and b.affinity_rank = 1 "
+            "where a.relation = 'co_purchase' and a.affinity_rank = 1"
+        ).fetchone()[0]
+    assert together >= 30 and mutual > 0  # the store has pairs that are each other's best
+    assert basket["affinity-co-purchase"].startswith(
+        f"{product} goes best with {related}: bought together on {together} receipts")
+    rows = re.findall(r"<tr>(.*?)</tr>", basket_page.split('id="affinity-co-purchase"')[1]
+                      .split("</table>")[0], re.DOTALL)[1:]
+    pairs = [frozenset(re.findall(r"<td>(.*?)</td>", row)[i] for i in (0, 2)) for row in rows]
+    assert len(pairs) == len(set(pairs)) > 0
 
 
 def test_absent_or_empty_marts_say_no_data_and_the_rest_renders(store_build, tmp_path):

@@ -32,6 +32,10 @@ STREAM_LABELS = {
 }
 WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 SCATTER_SAMPLE = 3000
+# Receipts (or baskets) a rate must rest on before a takeaway names it: a rate from a
+# handful of receipts (100 % of 2) is noise, not a finding. The charts and tables still
+# show every figure.
+MIN_EVIDENCE = 30
 
 
 def pct(value: float | None, digits: int = 0) -> str:
@@ -272,13 +276,22 @@ def attach_by_family(data: Data) -> Block:
     ])
     fig.update_layout(barmode="group")
     _axes(fig, "Anchor family", "Anchor receipts with add-ons (%)")
-    top = family.iloc[0]
-    tail = f"; overall {pct(overall)}" if overall is not None else ""
-    return Chart(
-        "attach-by-family", "Attach rate by anchor family", fig,
-        f"{top.anchor_family} anchors pull an add-on on {pct(top.attach_rate)} of "
-        f"receipts{tail}.",
-    )
+    supported = family[family.anchor_receipts >= MIN_EVIDENCE]
+    anchor_receipts = int(family.anchor_receipts.sum())
+    if supported.empty:
+        takeaway = (f"Too few anchor receipts to state an attach rate: {anchor_receipts} in "
+                    f"all, the largest family has {int(family.anchor_receipts.max())} (a rate "
+                    f"needs at least {MIN_EVIDENCE}).")
+    else:
+        top = supported.iloc[0]
+        tail = (f"; overall {pct(overall)}"
+                if overall is not None and anchor_receipts >= MIN_EVIDENCE else "")
+        left_out = len(family) - len(supported)
+        takeaway = (f"{top.anchor_family} anchors pull an add-on on {pct(top.attach_rate)} of "
+                    f"receipts{tail}" + (f" ({left_out} famil{'y' if left_out == 1 else 'ies'} "
+                    f"with fewer than {MIN_EVIDENCE} anchor receipts not ranked)."
+                    if left_out else "."))
+    return Chart("attach-by-family", "Attach rate by anchor family", fig, takeaway)
 
 
 def attach_over_time(data: Data) -> Block:
@@ -301,15 +314,20 @@ def attach_over_time(data: Data) -> Block:
             y=_list(part.attach_rate * 100),
         ))
     _axes(fig, "Week (starting Monday)", "Attach rate (% of anchor receipts)")
-    weekly = frame.groupby("week").apply(
-        lambda g: (g.attach_rate * g.anchor_receipts).sum() / g.anchor_receipts.sum(),
-        include_groups=False,
-    )
-    return Chart(
-        "attach-over-time", "Weekly attach rate by anchor family", fig,
-        f"Across all families the weekly attach rate ranged from {pct(weekly.min())} to "
-        f"{pct(weekly.max())} over {len(weekly)} weeks.",
-    )
+    weeks = (frame.assign(attached=frame.attach_rate * frame.anchor_receipts)
+             .groupby("week")[["attached", "anchor_receipts"]].sum())
+    supported = weeks[weeks.anchor_receipts >= MIN_EVIDENCE]
+    weekly = supported.attached / supported.anchor_receipts
+    if weekly.empty:
+        takeaway = (f"No week has {MIN_EVIDENCE} anchor receipts or more (the busiest has "
+                    f"{int(weeks.anchor_receipts.max())}): too few to compare weeks.")
+    else:
+        left_out = len(weeks) - len(supported)
+        takeaway = (f"Across all families the weekly attach rate ranged from {pct(weekly.min())} "
+                    f"to {pct(weekly.max())} over {len(weekly)} weeks"
+                    + (f" with at least {MIN_EVIDENCE} anchor receipts ({left_out} quieter "
+                       f"week{'s' if left_out != 1 else ''} left out)." if left_out else "."))
+    return Chart("attach-over-time", "Weekly attach rate by anchor family", fig, takeaway)
 
 
 # --------------------------------------------------------------------------- 3 impulse
@@ -672,15 +690,24 @@ def rules_table(data: Data) -> Block:
             num(int(r.rule_basket_count)), pct(r.support, 2), pct(r.confidence, 1),
             f"{r.lift:.2f}×",
         ])
-    best = frame.iloc[0]
+    supported = frame[frame.rule_basket_count >= MIN_EVIDENCE]
+    if supported.empty:
+        takeaway = (f"No rule shown holds on {MIN_EVIDENCE} baskets or more (the most is "
+                    f"{int(frame.rule_basket_count.max())}): read them as leads to check, not "
+                    "findings.")
+    else:
+        best = supported.iloc[0]
+        takeaway = (f"Strongest rule on at least {MIN_EVIDENCE} baskets: "
+                    f"{_named(best.antecedent, best.antecedent_names)} → "
+                    f"{_named([best.consequent], [best.consequent_name])} "
+                    f"with lift {best.lift:.2f}× and confidence {pct(best.confidence)} "
+                    f"({int(best.rule_basket_count)} baskets).")
     return Table(
         "rules-table", "Top association rules by lift (one or two items imply a third)",
         ["level", "if the basket holds", "it also holds", "baskets", "support", "confidence",
          "lift"],
         rows,
-        f"Strongest rule: {_named(best.antecedent, best.antecedent_names)} → "
-        f"{_named([best.consequent], [best.consequent_name])} "
-        f"with lift {best.lift:.2f}× and confidence {pct(best.confidence)}.",
+        takeaway,
         note="marts.fct_association_rules holds the best rules per consequent, longer "
         "antecedents included (pruning: the rules_* vars in dbt_project.yml).",
     )
@@ -717,10 +744,18 @@ def rules_scatter(data: Data) -> Block:
 def affinity_table(data: Data, relation: str) -> Block:
     frame = data.frame(
         """
-        select product_name, related_product_name, category, related_category,
-            cosine_similarity, together_count, median_unit_price, related_median_unit_price
+        select coalesce(product_name, product_id) as product_name,
+            coalesce(related_product_name, related_product_id) as related_product_name,
+            category, related_category, cosine_similarity, together_count,
+            median_unit_price, related_median_unit_price
         from marts.fct_product_affinity
         where relation = ? and affinity_rank = 1
+        -- two products that are each other's best co-purchase neighbour: one row
+        qualify relation != 'co_purchase' or row_number() over (
+            partition by least(product_id, related_product_id),
+                greatest(product_id, related_product_id)
+            order by product_id
+        ) = 1
         order by together_count desc, cosine_similarity desc, product_id limit 20
         """,
         "marts.fct_product_affinity",
@@ -733,6 +768,7 @@ def affinity_table(data: Data, relation: str) -> Block:
         for r in frame.itertuples()
     ]
     top = frame.iloc[0]
+    unit = "receipts" if relation == "co_purchase" else "shared members"
     if relation == "co_purchase":
         title = "Best co-purchase neighbour of the most paired products"
         takeaway = (f"{top.product_name} goes best with {top.related_product_name}: bought "
@@ -744,6 +780,9 @@ def affinity_table(data: Data, relation: str) -> Block:
                  if top.median_unit_price else float("nan"))
         takeaway = (f"Buyers of {top.product_name} can be offered {top.related_product_name} "
                     f"at {ratio:.1f}× the price ({int(top.together_count)} shared members).")
+    if top.together_count < MIN_EVIDENCE:
+        takeaway = (f"The closest pair shares {int(top.together_count)} {unit} at most: too "
+                    f"few to name a best neighbour (at least {MIN_EVIDENCE} needed).")
     return Table(
         f"affinity-{relation.replace('_', '-')}", title,
         ["product", "category", "related product", "related category", "cosine",
