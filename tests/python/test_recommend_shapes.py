@@ -162,6 +162,18 @@ def test_a_single_receipt(tmp_path):
     assert by_anchor.together_receipts.iloc[0] == by_anchor.anchor_receipts.iloc[0] == 1
 
 
+def test_complete_the_room_holds_only_add_ons_bought_with_the_family(tmp_path):
+    """Tealights and candles sell, but never on a sofa receipt: no evidence that they go
+    with sofas, so the sofa list holds the lamp alone (not the popular add-ons)."""
+    day = pd.Timestamp("2025-03-01")
+    lines = [("r1", "c1", "S1", day, "S1"), ("r1", "c1", "S1", day, "L1")]
+    lines += [(f"r{i}", None, "S1", day, p) for i in range(2, 8) for p in ("T1", "T2")]
+    _, by_anchor, _, _ = _run(tmp_path, pd.DataFrame(lines, columns=COLUMNS))
+    assert list(zip(by_anchor.anchor_family, by_anchor.product_id, strict=True)) == [
+        ("SOFAS", "L1")]
+    assert (by_anchor.together_receipts > 0).all()
+
+
 @pytest.mark.parametrize("days", [1, 7, 14, 40])
 def test_histories_shorter_than_the_holdout_and_validation_windows(tmp_path, days):
     """28-day holdout and 28-day validation: 1, 7 and 14 days have nothing before the

@@ -1238,11 +1238,14 @@ def anchor_recommendations(
     components: Components, catalogue: Catalogue, top_n: int
 ) -> pd.DataFrame:
     """Per anchor family, the add-ons its buyers most often take along on the same receipt
-    (attach rate shrunk towards the base rate), with the lift over the base rate."""
+    (attach rate shrunk towards the base rate), with the lift over the base rate. An add-on
+    never bought on a receipt of the family is left out: the shrunk rate would rank it on
+    its popularity alone, with no evidence that it goes with the family."""
     frames = []
     sold_addons = catalogue.is_addon & (components.pop_count > 0)
     for f, family in enumerate(components.families):
-        top = _top_n(np.where(sold_addons, components.attach_rate[f], -np.inf)[None, :], top_n)[0]
+        taken = sold_addons & (components.together[f] > 0)
+        top = _top_n(np.where(taken, components.attach_rate[f], -np.inf)[None, :], top_n)[0]
         top = top[top >= 0]
         frames.append(
             pd.DataFrame(
