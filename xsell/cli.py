@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -10,6 +11,16 @@ from pathlib import Path
 import click
 
 from xsell.project import Paths, apply_file_mode, detect_raw_format
+
+
+class CliPath(click.Path):
+    """A path given on the command line, made absolute from the current directory (as
+    any command-line tool reads it). Paths from XSELL_* variables, which dbt also reads,
+    are relative to the project instead (xsell.project.Paths)."""
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        return None if path is None else Path(os.path.abspath(path))
 
 
 def _echo_err(message: str) -> None:
@@ -44,7 +55,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out_dir", type=CliPath(path_type=Path), default=None,
               help="Folder for the raw tables [default: data/raw in the project].")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=None,
@@ -58,7 +69,7 @@ def main() -> None:
               help="Share of transaction lines made defective, for quarantine tests.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
-@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path),
+@click.option("--config", "config_path", type=CliPath(exists=True, path_type=Path),
               default=None, help="A store config YAML replacing the built-in one.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 def generate(out_dir, seed, days, stores, visits_per_day, start_date, dirty_fraction, fmt,
@@ -120,8 +131,8 @@ def _run_import(function, *args, **kwargs) -> None:
 
 
 @import_.command(name="online-retail")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+@click.argument("path", type=CliPath(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=CliPath(path_type=Path), default=None,
               help="Folder for the raw tables [default: data/raw in the project].")
 @click.option("--large-price-quantile", type=click.FloatRange(0, 1), default=0.95,
               show_default=True,
@@ -136,11 +147,11 @@ def import_online_retail_command(path, out_dir, large_price_quantile) -> None:
 
 
 @import_.command(name="csv")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=CliPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--mapping", "mapping_path", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=CliPath(exists=True, dir_okay=False, path_type=Path),
               help="YAML mapping of your columns onto the raw contract.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out_dir", type=CliPath(path_type=Path), default=None,
               help="Folder for the raw tables [default: data/raw in the project].")
 def import_csv_command(path, mapping_path, out_dir) -> None:
     """Import any line-level transactions file (CSV, Parquet, XLSX) through a mapping.
@@ -155,9 +166,9 @@ def import_csv_command(path, mapping_path, out_dir) -> None:
 
 
 @main.command()
-@click.option("--raw-dir", type=click.Path(path_type=Path), default=None,
+@click.option("--raw-dir", type=CliPath(path_type=Path), default=None,
               help="Raw contract folder [default: $XSELL_RAW_DIR or data/raw].")
-@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+@click.option("--build-db", type=CliPath(path_type=Path), default=None,
               help="DuckDB file dbt builds into [default: warehouse/xsell_build.duckdb].")
 @click.option("--generate/--no-generate", "generate_if_empty", default=None,
               help="--generate: generate the synthetic store when the raw folder has no "
@@ -216,7 +227,7 @@ def run(raw_dir, build_db, generate_if_empty, seed, publish_result, incremental,
 
 
 @main.command()
-@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+@click.option("--build-db", type=CliPath(path_type=Path), default=None,
               help="The build file to publish [default: warehouse/xsell_build.duckdb].")
 @click.option("--force", is_flag=True,
               help="Publish even without a record that this build passed dbt and the "
@@ -265,9 +276,9 @@ def publish(build_db, force) -> None:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet",
               show_default=True)
-@click.option("--db", "db", type=click.Path(path_type=Path), default=None,
+@click.option("--db", "db", type=CliPath(path_type=Path), default=None,
               help="DuckDB file to export [default: the published warehouse/xsell.duckdb].")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=CliPath(file_okay=False, path_type=Path),
               default=None, help="Output folder [default: warehouse/export].")
 def export(fmt, db, out_dir) -> None:
     """Write every table of the schemas marts and ml as Parquet, plus manifest.json."""
@@ -287,9 +298,9 @@ def export(fmt, db, out_dir) -> None:
 
 
 @main.command()
-@click.option("--db", type=click.Path(path_type=Path), default=None,
+@click.option("--db", type=CliPath(path_type=Path), default=None,
               help="DuckDB file to report on [default: the published warehouse/xsell.duckdb].")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "out_dir", type=CliPath(path_type=Path), default=None,
               help="Folder for the HTML pages [default: $XSELL_REPORTS_DIR or reports/out].")
 def report(db, out_dir) -> None:
     """Render the HTML reports (offline, interactive charts) from the published file."""
@@ -307,7 +318,7 @@ def report(db, out_dir) -> None:
 
 
 @main.command(name="validate")
-@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+@click.option("--build-db", type=CliPath(path_type=Path), default=None,
               help="Built file to validate [default: warehouse/xsell_build.duckdb].")
 @click.option("--docs/--no-docs", "write_docs", default=True, show_default=True,
               help="Write Great Expectations Data Docs to reports/out/data_docs.")
@@ -333,9 +344,9 @@ def validate_command(build_db, write_docs, bands) -> None:
 
 
 @main.command()
-@click.option("--manifest", "manifest_path", type=click.Path(path_type=Path), default=None,
+@click.option("--manifest", "manifest_path", type=CliPath(path_type=Path), default=None,
               help="dbt manifest [default: target/manifest.json of the project].")
-@click.option("--build-db", type=click.Path(path_type=Path), default=None,
+@click.option("--build-db", type=CliPath(path_type=Path), default=None,
               help="Built file whose columns must all be documented [default: the build file].")
 @click.option("--max-children", type=click.IntRange(min=1), default=None,
               help="Most direct children a model may have [default: 10].")
@@ -357,7 +368,7 @@ def health(manifest_path, build_db, max_children) -> None:
 
 
 @main.command()
-@click.option("--raw-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--raw-dir", type=CliPath(path_type=Path), default=None)
 def status(raw_dir) -> None:
     """Show where the project, raw data and build file are."""
     paths = Paths.resolve(raw_dir=raw_dir)
@@ -378,7 +389,7 @@ def status(raw_dir) -> None:
 
 
 @main.command()
-@click.option("--db", type=click.Path(path_type=Path), default=None,
+@click.option("--db", type=CliPath(path_type=Path), default=None,
               help="The published file to serve [default: $XSELL_PUBLISHED_DB or "
                    "warehouse/xsell.duckdb]. Never the build file.")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -410,7 +421,7 @@ def serve(db, host, port, workers) -> None:
 
 
 @main.command()
-@click.option("--db", type=click.Path(path_type=Path), default=None,
+@click.option("--db", type=CliPath(path_type=Path), default=None,
               help="The published file [default: $XSELL_PUBLISHED_DB or warehouse/xsell.duckdb].")
 @click.option("--segment", default=None, help='RFM segment, e.g. "At Risk".')
 @click.option("--ml-segment", default=None, help='KMeans segment, e.g. "High-value loyal".')
@@ -427,7 +438,7 @@ def serve(db, host, port, workers) -> None:
               help="Next best offers per customer.")
 @click.option("--format", "fmt", type=click.Choice(["both", "csv", "parquet"]), default="both",
               show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--out", "out_dir", type=CliPath(path_type=Path), required=True,
               help="Folder for audience.csv, audience.parquet and manifest.json: new, empty "
                    "or written by an earlier xsell audience (nothing else is overwritten).")
 def audience(db, segment, ml_segment, rfm_rule, min_restaurant_propensity, likely_buyers,

@@ -281,10 +281,15 @@ def build_report(paths: Paths) -> str:
     with duckdb.connect(str(paths.build_db), read_only=True) as con:
         for table in RAW_TABLES:
             staged = con.execute(f"select count(*) from staging.stg_pos__{table}").fetchone()[0]
-            rejected = con.execute(
-                f"select count(*) from staging.quarantine_pos__{table}"
-            ).fetchone()[0]
-            lines.append(f"  {table:<18} {staged:>12,} / {rejected:,}")
+            reasons = con.execute(
+                f"select rejection_reason, count(*) from staging.quarantine_pos__{table} "
+                "group by 1 order by 2 desc, 1"
+            ).fetchall()
+            rejected = sum(n for _, n in reasons)
+            why = ", ".join(f"{reason} {n:,}" for reason, n in reasons[:3])
+            more = f", {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
+            lines.append(f"  {table:<18} {staged:>12,} / {rejected:,}"
+                         + (f" ({why}{more})" if reasons else ""))
         defects = con.execute(
             "select defect_reason, count(*) from staging.stg_pos__product_attribute_defects "
             "group by 1 order by 2 desc, 1"

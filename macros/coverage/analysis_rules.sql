@@ -66,7 +66,9 @@
     ] -%}
     {%- set impulse = [
         "p.impulse_product_count > 0",
-        "'no product is in an impulse category (is_impulse in the seed category_attributes)'",
+        "'no product is in an impulse category: impulse buying is measured on the categories "
+        ~ "marked is_impulse in seeds/category_attributes.csv; add your impulse categories "
+        ~ "there, named as your products'' categories are'",
     ] -%}
     {%- set ml_history = [
         "p.history_days > " ~ holdout,
@@ -247,14 +249,18 @@
 
 
 {#-
-    Why an item level has no association rule: no two items reached the minimum support
+    Why an item level has no association rule: every product in one category (the
+    category level has no pairs), no two items reached the minimum support
     together (no itemset of two), or the rules there all fell below min_confidence or
     were pruned (fct_association_rules keeps only what the rules_* vars allow).
 -#}
 {% macro rules_empty_note(level, support_var) -%}
     {%- set items = "products" if level == "product" else "categories" -%}
     {{ return(
-        "case when coalesce((select max(itemset_length) from outputs_itemsets where "
+        "case when " ~ ("p.merchandise_category_count < 2 then "
+        ~ "'every product is in one category, so there are no category pairs (map a category "
+        ~ "column to mine rules between categories)' when " if level == "category" else "")
+        ~ "coalesce((select max(itemset_length) from outputs_itemsets where "
         ~ "item_level = '" ~ level ~ "'), 0) < 2 then 'no two " ~ items ~ " were bought "
         ~ "together on enough receipts (var " ~ support_var ~ ")' else 'no rule had the "
         ~ "confidence (var min_confidence), lift and receipts (vars rules_min_lift, "

@@ -945,6 +945,20 @@ def test_receipt_numbers_that_restart_in_each_store_are_counted_per_store(tmp_pa
     assert meta_of(tmp_path / "raw")["receipts"]["receipts"] == 3
 
 
+def test_discount_lines_are_named_as_quarantined_by_staging(tmp_path):
+    data = ("Bon,When,SKU,Total\n1,2024-01-02 10:00:00,SOFA,899.00\n"
+            "1,2024-01-02 10:00:00,RABATT,-5.00\n2,2024-01-02 11:00:00,RABATT,-5.00\n"
+            "2,2024-01-02 11:00:00,LAMP,20.00\n3,2024-01-02 12:00:00,GIFT,0\n")
+    summary = mapped(tmp_path, data, "columns: {receipt_id: Bon, sold_at: When, "
+                                     "product_id: SKU, line_total: Total}\n")
+    assert [w for w in summary.warnings if "zero or negative price" in w] == [
+        "3 lines with a zero or negative price (discounts, coupons, refunds ...; most: "
+        "'RABATT' (2), 'GIFT' (1)): staging quarantines them as non_positive_unit_price, so "
+        "the marts count sales before these amounts. They stay, with their values, in "
+        "staging.quarantine_pos__transactions."
+    ]
+
+
 def test_receipts_per_customer_and_timestamp_or_day(tmp_path):
     summary = mapped(tmp_path, DERIVED, DERIVED_MAPPING)
     assert [r["receipt_id"] for r in read(tmp_path / "raw", "transactions")] == [
@@ -1176,6 +1190,24 @@ def test_cli_import_csv_prints_every_warning(tmp_path):
     printed = [line[len("warning: "):] for line in result.output.splitlines()
                if line.startswith("warning: ")]
     assert printed == meta_of(tmp_path / "raw")["warnings"] and len(printed) == 1
+
+
+def test_cli_paths_are_read_from_the_current_directory(tmp_path, monkeypatch):
+    """`xsell import csv sales.csv --out raw` in a folder of one's own writes ./raw, not a
+    raw folder inside the project; the printed next step names it absolutely."""
+    from click.testing import CliRunner
+
+    from xsell.cli import main
+
+    write(tmp_path / "bakery.csv", BAKERY)
+    write(tmp_path / "mapping.yml", BAKERY_MAPPING)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["import", "csv", "bakery.csv", "--mapping", "mapping.yml", "--out", "raw"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "raw" / "transactions.parquet").is_file()
+    assert not (REPO_ROOT / "raw").exists()
+    assert f"Next: xsell run --raw-dir {tmp_path / 'raw'}" in result.output
 
 
 # --- the README's examples ---------------------------------------------------------------------

@@ -558,6 +558,10 @@ def import_mapped(
             f"select {', '.join(RAW_TABLES['transactions'].columns)} from tx order by src_row"
         ).to_arrow_table()
         counts = _counts(con, receipts["derived"])
+        counts["bad_price_products"] = con.execute(
+            "select product_id, count(*) as n from tx where unit_price <= 0 "
+            "group by 1 order by n desc, 1 limit 3"
+        ).fetchall()
     finally:
         con.close()
 
@@ -886,6 +890,15 @@ def _warnings(m: Mapping, products, size_rule: SizeRule, counts, receipts, candi
             "no receipt can be derived for them (merging anonymous shoppers would invent "
             "baskets), so they have no receipt_id and staging quarantines them as "
             "missing_receipt_id. Map a receipt column if your file has one."
+        )
+    if counts["bad_price"]:
+        n = counts["bad_price"]
+        shown = ", ".join(f"{pid!r} ({k:,})" for pid, k in counts["bad_price_products"])
+        warnings.append(
+            f"{n:,} line{'s' if n != 1 else ''} with a zero or negative price (discounts, "
+            f"coupons, refunds ...; most: {shown}): staging quarantines them as "
+            "non_positive_unit_price, so the marts count sales before these amounts. They "
+            "stay, with their values, in staging.quarantine_pos__transactions."
         )
     if (
         receipts["derived"] and receipts["by"] == "timestamp" and counts["receipts"]

@@ -412,6 +412,9 @@ class BasketEncoder:
             known = values[~np.isnan(values)]
             median = float(np.median(known)) if known.size else 0.0
             filled = np.where(np.isnan(values), median, values)
+            if not filled.size:  # no training receipt: the identity scaling
+                self.stats[column] = (median, 0.0, 1.0)
+                continue
             self.stats[column] = (median, float(filled.mean()), float(filled.std()) or 1.0)
         return self
 

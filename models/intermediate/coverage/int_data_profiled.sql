@@ -94,6 +94,7 @@ product_counts as (
         sum(case when is_anchor then 1 else 0 end) as anchor_product_count,
         sum(case when is_addon then 1 else 0 end) as addon_product_count,
         sum(case when is_merchandise and is_impulse then 1 else 0 end) as impulse_product_count,
+        count(distinct case when is_merchandise then category end) as merchandise_category_count,
         count(unit_cost) as costed_product_count
     from products
 ),
@@ -129,6 +130,8 @@ final as (
         cast(coalesce(product_counts.addon_product_count, 0) as bigint) as addon_product_count,
         cast(coalesce(product_counts.impulse_product_count, 0) as bigint)
             as impulse_product_count,
+        cast(coalesce(product_counts.merchandise_category_count, 0) as bigint)
+            as merchandise_category_count,
         cast(product_counts.costed_product_count as bigint) as costed_product_count,
         cast(restaurant_counts.restaurant_order_count as bigint) as restaurant_order_count,
         cast(restaurant_counts.member_restaurant_order_count as bigint)
