@@ -728,7 +728,8 @@ def test_mapping_validation(tmp_path, mapping, message):
 
 def test_mapped_unreadable_csv(tmp_path):
     (tmp_path / "bad.csv").write_bytes(b"Invoice,Date\n\xff\xfe\x00,1\n")
-    with pytest.raises(DataImportError, match=r"bad\.csv: cannot be read as CSV"):
+    with pytest.raises(DataImportError,
+                       match=r"bad\.csv: is not utf-8 text \(first bad byte on line 2\)"):
         import_mapped(tmp_path / "bad.csv", write(tmp_path / "m.yml", BASE), tmp_path / "raw")
     with pytest.raises(DataImportError, match=r"cannot tell the format"):
         mapped(tmp_path, SALES, BASE, name="sales.dat")
@@ -1190,6 +1191,44 @@ def test_cli_import_csv_prints_every_warning(tmp_path):
     printed = [line[len("warning: "):] for line in result.output.splitlines()
                if line.startswith("warning: ")]
     assert printed == meta_of(tmp_path / "raw")["warnings"] and len(printed) == 1
+
+
+LOCAL = "Bon;When;SKU;Name;Price\n1;2024-01-02 10:00:00;S1;Sofa;{a}\n" \
+        "1;2024-01-02 10:00:00;L1;{name};{b}\n"
+LOCAL_MAPPING = ("columns: {receipt_id: Bon, sold_at: When, product_id: SKU, "
+                 "product_name: Name, unit_price: Price}\n")
+
+
+def test_a_windows_export_is_named_with_the_encoding_to_set(tmp_path):
+    src = tmp_path / "sales.csv"
+    src.write_bytes(LOCAL.format(a="899.00", b="19.90", name="Möbelknauf").encode("cp1252"))
+    mp = write(tmp_path / "mapping.yml", LOCAL_MAPPING)
+    with pytest.raises(DataImportError) as err:
+        import_mapped(src, mp, tmp_path / "raw")
+    assert str(err.value) == (
+        f"{src}: is not utf-8 text (first bad byte on line 3). Give the file's encoding in "
+        "the mapping, e.g. `csv: {encoding: latin-1}` for an export from Windows or Excel "
+        "(latin-1, utf-8 and utf-16 are read).")
+    write(mp, LOCAL_MAPPING + "csv: {encoding: latin-1}\n")
+    import_mapped(src, mp, tmp_path / "raw")
+    names = {p["product_name"] for p in read(tmp_path / "raw", "products")}
+    assert names == {"Sofa", "Möbelknauf"}
+
+
+@pytest.mark.parametrize(("a", "b", "hint"), [
+    ("899,00", "19,90", '. The numbers use a decimal comma: set `csv: {decimal: ","}` in '
+                        "the mapping"),
+    ("1.899,00", "1.019,90", ". The numbers carry thousands separators (as in '1.899,00'): "
+                             "export them without, e.g. 1569.99 or 1569,99"),
+    ("n/a", "19.90", ""),
+])
+def test_local_number_formats_get_a_hint(tmp_path, a, b, hint):
+    with pytest.raises(DataImportError) as err:
+        mapped(tmp_path, LOCAL.format(a=a, b=b, name="Lamp"), LOCAL_MAPPING)
+    assert str(err.value).endswith(hint + " (rows count data rows from 1)")
+    assert "cannot be parsed as a number" in str(err.value)
+    if not hint:  # text that is no number: no advice about number formats
+        assert "decimal comma" not in str(err.value) and "separators" not in str(err.value)
 
 
 def test_cli_paths_are_read_from_the_current_directory(tmp_path, monkeypatch):

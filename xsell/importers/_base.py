@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,14 @@ def load_csv(
     try:
         con.execute(sql, [str(path)])
     except duckdb.Error as exc:
+        if "Invalid unicode" in str(exc):
+            line = re.search(r"CSV Error on Line: (\d+)", str(exc))
+            raise DataImportError(
+                f"{path}: is not {encoding or 'utf-8'} text"
+                + (f" (first bad byte on line {line.group(1)})" if line else "")
+                + ". Give the file's encoding in the mapping, e.g. `csv: {encoding: latin-1}` "
+                "for an export from Windows or Excel (latin-1, utf-8 and utf-16 are read)."
+            ) from exc
         raise DataImportError(f"{path}: cannot be read as CSV: {exc}") from exc
 
 
@@ -325,7 +334,23 @@ def describe_bad(
         f"column {column!r} ({target}): {n_bad:,} value{'s' if n_bad != 1 else ''} "
         f"cannot be parsed as {expected}, e.g. {shown}"
         + timezones.offset_hint([raw for raw, _ in examples])
+        + (number_hint([raw for raw, _ in examples]) if "number" in expected else "")
     )
+
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:([.,' ])\d{3})+(?:(?!\1)[.,]\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+
+
+def number_hint(values: list) -> str:
+    """A sentence for an import error when the numbers are written the local way."""
+    texts = [v.strip() for v in values if isinstance(v, str)]
+    if texts and all(_THOUSANDS.match(v) and not _DECIMAL_COMMA.match(v) for v in texts):
+        return (". The numbers carry thousands separators (as in "
+                f"{texts[0]!r}): export them without, e.g. 1569.99 or 1569,99")
+    if texts and all(_DECIMAL_COMMA.match(v) for v in texts):
+        return '. The numbers use a decimal comma: set `csv: {decimal: ","}` in the mapping'
+    return ""
 
 
 class ParseChecks:
