@@ -4,11 +4,16 @@ model is built, naming it."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import duckdb
 import pytest
 from support import PROJECT_DIR, run_xsell
 
 from xsell.coverage import Coverage, CoverageRow, applicable, applicable_stores
+from xsell.dbt_runner import dbt_executable
 from xsell.pipeline import PipelineError, parse_vars
 
 
@@ -83,3 +88,59 @@ def test_a_var_the_models_cannot_honour_stops_the_run_before_building(tmp_path):
     if build.exists():  # nothing was built
         with duckdb.connect(str(build), read_only=True) as con:
             assert con.execute("select count(*) from duckdb_tables()").fetchone()[0] == 0
+
+
+def _holdout(con, model, variant, metric, segment=None):
+    """A variant's holdout metric, segments weighted by n (computed here, not by dbt)."""
+    where = "and segment = ?" if segment else ""
+    return con.execute(
+        "select sum(value * coalesce(n, 1)) / sum(coalesce(n, 1)) from ml.ml_model_metrics "
+        f"where model = ? and variant = ? and metric = ? and split = 'test' {where}",
+        [model, variant, metric, *([segment] if segment else [])],
+    ).fetchone()[0]
+
+
+def _notes(db) -> dict[str, str | None]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return dict(con.execute(
+            "select analysis, note from marts.fct_analysis_coverage where store_id = 'ALL'"
+        ).fetchall())
+
+
+@pytest.mark.dbt
+def test_a_model_that_does_no_better_than_its_baseline_is_noted(store_build, tmp_path):
+    """The coverage note names the baseline a model failed to beat on the holdout, with both
+    figures; on the test store the models beat their baselines and carry no such note."""
+    before = _notes(store_build["db"])
+    assert not [a for a, note in before.items() if note and "did no better" in note]
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(store_build["db"], db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("update ml.ml_model_metrics set value = 0.01 where model = "
+                    "'ml_recommendations' and variant = 'hybrid_ranker' and metric = "
+                    "'recall_at_10'")
+        con.execute("update ml.ml_model_metrics set value = 9 where model = "
+                    "'ml_addon_propensity' and variant = 'logistic_regression' and metric = "
+                    "'log_loss'")
+        baselines = {v: _holdout(con, "ml_recommendations", v, "recall_at_10", "all")
+                     for v in ("baseline_popularity", "baseline_recent_popularity",
+                               "baseline_personal_repeat")}
+        best = max(baselines, key=baselines.get)
+        addon_baseline = _holdout(con, "ml_addon_propensity", "baseline_family_rate", "log_loss")
+    env = dict(os.environ, XSELL_BUILD_DB=str(db), XSELL_RAW_DIR=str(store_build["raw"]),
+               DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "logs"),
+               DO_NOT_TRACK="1")
+    done = subprocess.run([dbt_executable(), "run", "--select", "fct_analysis_coverage"],
+                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-3000:]
+    after = _notes(db)
+    assert after["recommendations"] == (
+        "on the holdout the model did no better than the simple baseline "
+        f"{best.removeprefix('baseline_')} (recall_at_10 0.01 against "
+        f"{round(baselines[best], 4)}): its scores add nothing over that baseline on this data")
+    assert after["addon_propensity"] == (
+        "on the holdout the model did no better than the simple baseline family_rate "
+        f"(log_loss 9.0 against {round(addon_baseline, 4)}): its scores add nothing over that "
+        "baseline on this data")
+    unchanged = {a for a in before if a not in ("recommendations", "addon_propensity")}
+    assert {a: after[a] for a in unchanged} == {a: before[a] for a in unchanged}

@@ -8,6 +8,25 @@
 -#}
 {%- set rules = xsell.analysis_rules() -%}
 {%- set python_on = xsell.python_models_enabled() -%}
+{#-
+    The model each ML analysis publishes, held against its simple baselines on the
+    holdout (ml_model_metrics): (analysis, model, variant, segment or none for all
+    segments weighted by n, metric prefix, lower is better). Where the model does no
+    better than its best baseline, the coverage row says so in its note. The forecast is
+    compared per store (segment = the store).
+-#}
+{%- set comparisons = [
+    ("restaurant_propensity", "ml_restaurant_propensity", "hist_gradient_boosting", none,
+     "log_loss", true),
+    ("addon_propensity", "ml_addon_propensity", "logistic_regression", none, "log_loss", true),
+    ("recommendations", "ml_recommendations", "hybrid_ranker", "all", "recall_at_", false),
+    ("recommendations_by_anchor", "ml_recommendations", "anchor_attach_rate",
+     "anchor_baskets", "recall_at_", false),
+    ("customer_lifetime_value", "ml_customer_lifetime_value", "bgnbd_gamma_gamma",
+     "purchases", "mae", true),
+    ("revenue_forecast", "ml_revenue_forecast", "poisson_weekday_holiday", "store", "mape",
+     true),
+] -%}
 
 with
 
@@ -46,6 +65,104 @@ outputs_clv_fit as (
         cast(null as bigint) as bgnbd_customers
     where 1 = 0
     {%- endif %}
+),
+
+{% if python_on -%}
+holdout_metrics as (
+    select
+        model,
+        variant,
+        is_baseline,
+        segment,
+        metric,
+        value,
+        coalesce(n, 1) as weight
+    from {{ ref('ml_model_metrics') }}
+    where split in ('test', 'backtest') and value is not null and not isnan(value)
+),
+{%- endif %}
+
+comparisons as (
+    {%- if python_on %}
+    {%- for c in comparisons %}
+    select
+        '{{ c[0] }}' as analysis,
+        {{ "segment" if c[3] == "store" else "'ALL'" }} as store_id,
+        metric,
+        variant,
+        is_baseline,
+        sum(value * weight) / sum(weight) as value
+    from holdout_metrics
+    where
+        model = '{{ c[1] }}'
+        and (variant = '{{ c[2] }}' or is_baseline)
+        and metric like '{{ c[4] }}%'
+        {%- if c[3] == "store" %}
+        and segment != 'all'
+        {%- elif c[3] is not none %}
+        and segment = '{{ c[3] }}'
+        {%- endif %}
+    group by {{ "segment, " if c[3] == "store" }}metric, variant, is_baseline
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as analysis,
+        cast(null as {{ dbt.type_string() }}) as store_id,
+        cast(null as {{ dbt.type_string() }}) as metric,
+        cast(null as {{ dbt.type_string() }}) as variant,
+        cast(null as boolean) as is_baseline,
+        cast(null as double) as value
+    where 1 = 0
+    {%- endif %}
+),
+
+best_baselines as (
+    select
+        analysis,
+        store_id,
+        metric,
+        variant,
+        value,
+        row_number() over (
+            partition by analysis, store_id, metric
+            order by
+                case
+                    {%- for c in comparisons if c[5] %}
+                    when analysis = '{{ c[0] }}' then value
+                    {%- endfor %}
+                    else -value
+                end,
+                variant
+        ) as baseline_rank
+    from comparisons
+    where is_baseline
+),
+
+model_verdicts as (
+    select
+        models.analysis,
+        models.store_id,
+        'on the holdout the model did no better than the simple baseline '
+        || replace(baselines.variant, 'baseline_', '') || ' (' || models.metric || ' '
+        || cast(round(models.value, 4) as {{ dbt.type_string() }}) || ' against '
+        || cast(round(baselines.value, 4) as {{ dbt.type_string() }})
+        || '): its scores add nothing over that baseline on this data' as verdict
+    from comparisons as models
+    inner join best_baselines as baselines
+        on
+            models.analysis = baselines.analysis
+            and models.store_id = baselines.store_id
+            and models.metric = baselines.metric
+            and baselines.baseline_rank = 1
+    where
+        not models.is_baseline
+        and case
+            {%- for c in comparisons if c[5] %}
+            when models.analysis = '{{ c[0] }}' then models.value >= baselines.value
+            {%- endfor %}
+            else models.value <= baselines.value
+        end
 ),
 
 analyses as (
@@ -108,10 +225,14 @@ whole_store as (
         analyses.row_count,
         assessed.reason,
         analyses.empty_reason,
-        analyses.note
+        concat_ws('; ', nullif(analyses.note, ''), model_verdicts.verdict) as note
     from assessed
     inner join analyses
         on assessed.analysis = analyses.analysis
+    left join model_verdicts
+        on
+            assessed.analysis = model_verdicts.analysis
+            and assessed.store_id = model_verdicts.store_id
     where assessed.store_id = 'ALL'
 ),
 
@@ -129,10 +250,14 @@ per_store as (
         coalesce(forecast_rows.row_count, 0) as row_count,
         assessed.reason,
         'the store had no forecastable history at any backtest origin' as empty_reason,
-        cast(null as {{ dbt.type_string() }}) as note
+        model_verdicts.verdict as note
     from assessed
     left join forecast_rows
         on assessed.store_id = forecast_rows.store_id
+    left join model_verdicts
+        on
+            assessed.analysis = model_verdicts.analysis
+            and assessed.store_id = model_verdicts.store_id
     where assessed.analysis = 'revenue_forecast'
 ),
 
