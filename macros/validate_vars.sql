@@ -13,6 +13,7 @@
         ["lift_min_count", "integer", 1, none, "receipts, 1 or more"],
         ["campaign_baseline_weeks", "integer", 1, none, "whole weeks, 1 or more"],
         ["affinity_min_count", "integer", 1, none, "receipts, 1 or more"],
+        ["affinity_min_together", "integer", 1, none, "receipts, 1 or more"],
         ["affinity_top_k", "integer", 1, none, "neighbours, 1 or more"],
         ["min_support", "positive", 0, 1, "a share above 0 and at most 1"],
         ["product_min_support", "positive", 0, 1, "a share above 0 and at most 1"],

@@ -142,7 +142,8 @@
          "empty": xsell.rules_empty_note("category", "min_support")},
         {"analysis": "product_affinity", "title": "Product affinity", "area": "cross_sell",
          "tables": ["marts.fct_product_affinity"], "needs": [sales],
-         "empty": "'no two products were bought together often enough (var affinity_min_count)'"},
+         "empty": "'no two products were bought together often enough (vars affinity_min_count, "
+                  ~ "affinity_min_together)'"},
         {"analysis": "impulse_by_hour", "title": "Impulse buying by hour", "area": "cross_sell",
          "tables": ["marts.fct_impulse_by_hour"], "needs": [sales, times, impulse]},
         {"analysis": "revenue_mix", "title": "Revenue mix", "area": "cross_sell",

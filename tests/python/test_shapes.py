@@ -48,12 +48,14 @@ SHAPES = {
     "date_only": (7, None, {**BASE, "impulse_by_hour": "not_applicable",
                             "restaurant_timing": "not_applicable"}, {}),
     # a few days of a small store: no two products on 5 receipts (var rules_min_count) nor
-    # on 20 (var affinity_min_count)
+    # two products of 20 receipts (var affinity_min_count) on 5 together
+    # (affinity_min_together)
     "days_7": (7, None, {**SHORT, "association_rules_product": "no_result",
                          "product_affinity": "no_result"},
                {"customer_lifetime_value": {"ran", "no_result"}}),
     "days_14": (7, None, SHORT, {"customer_lifetime_value": {"ran", "no_result"}}),
-    "days_14@3": (3, None, {**SHORT, "association_rules_product": "no_result"},
+    "days_14@3": (3, None, {**SHORT, "association_rules_product": "no_result",
+                            "product_affinity": "no_result"},
                   {"customer_lifetime_value": {"ran", "no_result"}}),
     "nobody_twice": (7, None, {**BASE, "customer_lifetime_value": "not_applicable"}, {}),
     "all_anchors": (7, None, {**BASE, **ANCHORS}, {}),

@@ -6,7 +6,8 @@
     - upsell: products of the same category with a higher median price, scored by
       the cosine similarity of their buyer sets (loyalty members who bought both, at
       any time), i.e. what similar customers trade up to.
-    Products need affinity_min_count receipts (co_purchase) or buyers (upsell).
+    Products need affinity_min_count receipts (co_purchase) or buyers (upsell), and a
+    pair affinity_min_together of them in common.
 -#}
 with
 
@@ -72,6 +73,7 @@ customer_products as (
     inner join {{ relation }}_counts as right_counts
         on right_side.product_id = right_counts.product_id
     group by left_side.product_id, right_side.product_id
+    having count(*) >= {{ var("affinity_min_together") }}
 ),
 
 {{ relation }}_scored as (
