@@ -130,12 +130,21 @@ def descendants(pid: int) -> set[int]:
 
 
 def alive(pid: int) -> bool:
-    """pid is a running process (not a zombie)."""
+    """pid is a running process: one of its threads is not yet a zombie. A killed process
+    whose main thread is already a zombie still holds its files (a DuckDB lock among them)
+    until its last thread has exited, so the main thread's state alone is not enough."""
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
