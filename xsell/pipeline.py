@@ -286,10 +286,8 @@ def build_report(paths: Paths) -> str:
                 "group by 1 order by 2 desc, 1"
             ).fetchall()
             rejected = sum(n for _, n in reasons)
-            why = ", ".join(f"{reason} {n:,}" for reason, n in reasons[:3])
-            more = f", {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
             lines.append(f"  {table:<18} {staged:>12,} / {rejected:,}"
-                         + (f" ({why}{more})" if reasons else ""))
+                         + (f" ({_reasons_text(reasons, 3)})" if reasons else ""))
         defects = con.execute(
             "select defect_reason, count(*) from staging.stg_pos__product_attribute_defects "
             "group by 1 order by 2 desc, 1"
@@ -352,12 +350,18 @@ def quarantine_breakdown(build_db: Path, table: str, message: str) -> str:
         )
     rejected = sum(n for _, n in reasons)
     share = 100.0 * rejected / total if total else 0.0
-    top = ", ".join(f"{reason} {n:,}" for reason, n in reasons[:5])
-    more = f" and {len(reasons) - 5} more reasons" if len(reasons) > 5 else ""
     return (
         f"{table}: {share:.1f} % of {total:,} raw rows quarantined{limit_text}, by reason: "
-        f"{top}{more}. The rows and their raw values are in staging.quarantine_pos__{table}."
+        f"{_reasons_text(reasons, 5)}. The rows and their raw values are in "
+        f"staging.quarantine_pos__{table}."
     )
+
+
+def _reasons_text(reasons: list[tuple[str, int]], shown: int) -> str:
+    """"zero_quantity 12, unknown_product 3 and 2 more reasons": the first ``shown``."""
+    top = ", ".join(f"{reason} {n:,}" for reason, n in reasons[:shown])
+    more = f" and {len(reasons) - shown} more reasons" if len(reasons) > shown else ""
+    return top + more
 
 
 def memory_hint() -> str:

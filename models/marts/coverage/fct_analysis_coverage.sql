@@ -91,7 +91,8 @@ comparisons as (
         metric,
         variant,
         is_baseline,
-        sum(value * weight) / sum(weight) as value
+        -- the metric oriented so that lower is better
+        {{ "" if c[5] else "-" }}sum(value * weight) / sum(weight) as loss
     from holdout_metrics
     where
         model = '{{ c[1] }}'
@@ -112,7 +113,7 @@ comparisons as (
         cast(null as {{ dbt.type_string() }}) as metric,
         cast(null as {{ dbt.type_string() }}) as variant,
         cast(null as boolean) as is_baseline,
-        cast(null as double) as value
+        cast(null as double) as loss
     where 1 = 0
     {%- endif %}
 ),
@@ -123,17 +124,9 @@ best_baselines as (
         store_id,
         metric,
         variant,
-        value,
+        loss,
         row_number() over (
-            partition by analysis, store_id, metric
-            order by
-                case
-                    {%- for c in comparisons if c[5] %}
-                    when analysis = '{{ c[0] }}' then value
-                    {%- endfor %}
-                    else -value
-                end,
-                variant
+            partition by analysis, store_id, metric order by loss, variant
         ) as baseline_rank
     from comparisons
     where is_baseline
@@ -145,8 +138,8 @@ model_verdicts as (
         models.store_id,
         'on the holdout the model did no better than the simple baseline '
         || replace(baselines.variant, 'baseline_', '') || ' (' || models.metric || ' '
-        || cast(round(models.value, 4) as {{ dbt.type_string() }}) || ' against '
-        || cast(round(baselines.value, 4) as {{ dbt.type_string() }})
+        || cast(round(abs(models.loss), 4) as {{ dbt.type_string() }}) || ' against '
+        || cast(round(abs(baselines.loss), 4) as {{ dbt.type_string() }})
         || '): its scores add nothing over that baseline on this data' as verdict
     from comparisons as models
     inner join best_baselines as baselines
@@ -155,14 +148,7 @@ model_verdicts as (
             and models.store_id = baselines.store_id
             and models.metric = baselines.metric
             and baselines.baseline_rank = 1
-    where
-        not models.is_baseline
-        and case
-            {%- for c in comparisons if c[5] %}
-            when models.analysis = '{{ c[0] }}' then models.value >= baselines.value
-            {%- endfor %}
-            else models.value <= baselines.value
-        end
+    where not models.is_baseline and models.loss >= baselines.loss
 ),
 
 analyses as (
