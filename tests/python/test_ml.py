@@ -77,6 +77,21 @@ def test_binary_metrics_and_calibration_table():
     assert np.isnan(ev.binary_metrics([1, 1], [0.2, 0.9])["roc_auc"])
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_ranking_areas_equal_scikit_learn(seed):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(2, 3_000))
+    # few distinct scores (many ties) on even seeds, continuous ones on odd seeds
+    p = rng.integers(0, 7, size) / 6 if seed % 2 == 0 else rng.random(size)
+    y = (rng.random(size) < 0.2 + 0.6 * p).astype(float)
+    y[:2] = [0.0, 1.0]  # both classes
+    roc_auc, average_precision = ev.ranking_areas(y, p)
+    assert roc_auc == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert average_precision == pytest.approx(average_precision_score(y, p), abs=1e-12)
+
+
 def test_best_f1_threshold_and_temporal_cutoff():
     y = np.array([0, 0, 1, 1, 1, 0])
     p = np.array([0.1, 0.2, 0.7, 0.8, 0.9, 0.75])

@@ -154,7 +154,17 @@ class CommaLists:
         return self._take([",".join(items) for items in self.items])
 
     def contains(self, item: str) -> np.ndarray:
-        return np.array([item in items for items in self.items], dtype=bool)[self.codes]
+        """Per row: the row's list holds ``item`` (the distinct lists holding each item
+        are found once, for the hundreds of add-on categories of a large catalogue)."""
+        if not hasattr(self, "_holding"):
+            holding: dict[str, list[int]] = {}
+            for position, items in enumerate(self.items):
+                for name in items:
+                    holding.setdefault(name, []).append(position)
+            self._holding = holding
+        flags = np.zeros(len(self.items), dtype=bool)
+        flags[self._holding.get(item, [])] = True
+        return flags[self.codes]
 
     def multi_hot(self, names: list[str]) -> np.ndarray:
         """Rows x names: 1.0 where the row's list holds the name."""
@@ -490,8 +500,11 @@ def addon_propensity(
     ]
     X_fit = encoder.transform(frame.iloc[fit_rows])
     categories = sorted({c for cats in attached.items for c in cats})
-    models, thresholds, baselines = {}, {}, {}
-    family_key = CommaLists(frame["anchor_families"]).keys()
+    models, thresholds, rates = {}, {}, {}
+    # the baseline's groups: the anchor-family sets of the training receipts
+    family_sets = CommaLists(frame["anchor_families"])
+    group, family_keys = pd.factorize(family_sets.keys()[is_train], sort=True)
+    group_size = np.bincount(group, minlength=len(family_keys))
     for category in categories:
         has_category = attached.contains(category)
         y = has_category[is_train]
@@ -509,9 +522,17 @@ def addon_propensity(
             np.column_stack([X_fit, campaign]))[:, 1])
         # training rate per anchor-family set, shrunk towards the overall rate by a prior
         # of BASELINE_PRIOR receipts (rare family combinations would otherwise say 0 or 1)
-        groups = pd.Series(y).groupby(family_key[is_train])
-        rates = (groups.sum() + BASELINE_PRIOR * y.mean()) / (groups.size() + BASELINE_PRIOR)
-        baselines[category] = {"by_family": rates.to_dict(), "overall": float(y.mean())}
+        with_category = np.bincount(group, weights=y, minlength=len(family_keys))
+        rates[category] = (
+            (with_category + BASELINE_PRIOR * y.mean()) / (group_size + BASELINE_PRIOR),
+            float(y.mean()),
+        )
+    # per category: the rate of each family set of family_keys, and the overall rate
+    baselines = {
+        "family_keys": np.asarray(family_keys, dtype=object),
+        "by_family": {category: by_family for category, (by_family, _) in rates.items()},
+        "overall": {category: overall for category, (_, overall) in rates.items()},
+    }
     bundle = {"encoder": encoder, "models": models, "thresholds": thresholds,
               "baselines": baselines}
     scored = _addon_scores(frame, attached, on_campaign, bundle, run_id, split)
@@ -552,19 +573,20 @@ def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.Dat
         return empty_frame(ADDON_COLUMNS)
     X = bundle["encoder"].transform(frame)
     families = CommaLists(frame["anchor_families"])
-    family_keys = [",".join(items) for items in families.items]
+    baselines = bundle["baselines"]
+    # each distinct family set of frame among the training ones (-1: not seen in training)
+    seen = pd.Index(baselines["family_keys"]).get_indexer(
+        [",".join(items) for items in families.items])
     n, categories = len(frame), list(models)
     probability, is_attached, baseline_probability, is_predicted = [], [], [], []
     for category, model in models.items():
         campaign = on_campaign.contains(category).astype(float)
         p = _logistic_probability(model, X, campaign)
-        baseline = bundle["baselines"][category]
-        by_key = pd.Series(family_keys, dtype=object).map(baseline["by_family"])
+        by_set = np.where(seen >= 0, baselines["by_family"][category][seen],
+                          baselines["overall"][category])
         probability.append(p)
         is_attached.append(attached.contains(category))
-        baseline_probability.append(
-            by_key.fillna(baseline["overall"]).to_numpy(float)[families.codes]
-        )
+        baseline_probability.append(by_set[families.codes])
         is_predicted.append(p >= bundle["thresholds"][category])
     # text columns as categoricals over the n receipts (or the categories): each value
     # is stored once, not once per category, and sold_date as Arrow dates

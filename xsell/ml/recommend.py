@@ -772,6 +772,28 @@ def _values_at(matrix: sparse.csr_matrix, row: np.ndarray, col: np.ndarray) -> n
     return out
 
 
+def _aligned(matrix: sparse.csr_matrix, pattern: sparse.csr_matrix) -> np.ndarray:
+    """The values of ``matrix`` at every stored entry of ``pattern`` (row-major; 0 where
+    ``matrix`` stores nothing), both canonical and every entry of ``matrix`` also in
+    ``pattern``: one merge of the two (an element-wise product of entry numbers), linear
+    in their entries where :func:`_values_at` searches."""
+    out = np.zeros(pattern.nnz, dtype=matrix.dtype)
+    if not matrix.nnz:
+        return out
+    number = sparse.csr_matrix(
+        (np.arange(1, pattern.nnz + 1, dtype=np.float64), pattern.indices, pattern.indptr),
+        shape=pattern.shape,
+    )
+    ones = sparse.csr_matrix(
+        (np.ones(matrix.nnz), matrix.indices, matrix.indptr), shape=matrix.shape
+    )
+    at = number.multiply(ones).tocsr()  # canonical inputs: the entries of matrix, in order
+    if at.nnz != matrix.nnz:
+        raise ValueError("matrix has entries outside the pattern")
+    out[at.data.astype(np.int64) - 1] = matrix.data
+    return out
+
+
 def _union(matrices: list, shape: tuple[int, int]) -> sparse.csr_matrix:
     """The pattern (entries = 1) of every entry stored in any of ``matrices``."""
     pattern = sparse.csr_matrix(shape, dtype=np.float32)
@@ -992,10 +1014,17 @@ def _top_n(score: np.ndarray, n: int) -> np.ndarray:
     return np.where(finite, top, -1)
 
 
+def _rank_in_row(row: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal values of a row-sorted array of rows."""
+    if not row.size:
+        return np.zeros(0, dtype=np.int64)
+    start = np.flatnonzero(np.concatenate([[True], row[1:] != row[:-1]]))
+    return np.arange(row.size) - np.repeat(start, np.diff(np.append(start, row.size)))
+
+
 def _first_per_row(row: np.ndarray, n: int) -> np.ndarray:
     """Mask of the first ``n`` entries of every row of a row-sorted array of rows."""
-    start = np.searchsorted(row, row, side="left")
-    return np.arange(row.size) - start < n
+    return _rank_in_row(row) < n
 
 
 def recommend(
@@ -1032,6 +1061,8 @@ def recommend(
         order.append(np.lexsort((everything, -base[-1])))
         means.append([values[name].mean() for name in POPULARITY])
     base, order, means = np.stack(base), np.stack(order), np.array(means)
+    place = np.empty_like(order)
+    np.put_along_axis(place, order, everything[None, :], axis=1)
     room = sparse.csr_matrix(components.room)
     for start in range(0, state.size, BLOCK):
         rows = np.arange(start, min(start + BLOCK, state.size))
@@ -1039,9 +1070,9 @@ def recommend(
         home = np.searchsorted(homes, block.home)
         pattern = _union([block.personal[s] for s in used] + [block.excluded],
                          (rows.size, n_products))
-        row, col, score = _top_candidates(block, components, weights, used, n, pattern, base,
-                                          order, home)
-        rank = np.arange(row.size) - np.searchsorted(row, row, side="left")
+        row, col, score = _top_candidates(block, weights, used, n, pattern, base, order,
+                                          place, home)
+        rank = _rank_in_row(row)
         items[rows[row], rank] = col
         scores[rows[row], rank] = score
         # the reason: the signal whose weighted value is furthest above its row mean
@@ -1060,20 +1091,32 @@ def recommend(
     return items, scores, reasons
 
 
-def _top_candidates(block, components, weights, used, n, pattern, base, order, home):
+def _top_candidates(block, weights, used, n, pattern, base, order, place_of, home):
     """(row, product, score) of the top n of a block's members, best first, from the
     products with a personal signal and the first of their store's popularity order
-    (``base``, ``order``: per store, ``home``: the store of each block row)."""
+    (``base``, ``order``, ``place_of``: per store, the score without personal signals, the
+    order and each product's place in it; ``home``: the store of each block row)."""
     n_products = base.shape[1]
     prow, pcol = _entries(pattern)
-    pscore = _score(weights, signals_at(block, components, prow, pcol, used))
-    allowed = _values_at(block.excluded, prow, pcol) == 0
-    # candidates without one: the first n of the store's order outside the pattern
+    # the popularity part of the score, then the personal signals in signal order: the
+    # same float as _score over every signal
+    pscore = base[home[prow], pcol]
+    for weight, name in zip(weights, SIGNALS, strict=True):
+        if name in used:
+            pscore = pscore + weight * _aligned(block.personal[name], pattern)
+    allowed = _aligned(block.excluded, pattern) == 0
+    # candidates without one: the first n of the store's order outside the pattern, from
+    # the first n + m positions of that order (m: the row's products in the pattern)
     length = np.minimum(n + np.diff(pattern.indptr), n_products)
+    offset = np.cumsum(length) - length
     brow = np.repeat(np.arange(length.size), length)
-    position = np.arange(brow.size) - np.repeat(np.cumsum(length) - length, length)
+    position = np.arange(brow.size) - np.repeat(offset, length)
     bcol = order[home[brow], position]
-    outside = _values_at(pattern, brow, bcol) == 0
+    # the candidate positions taken by a pattern product, found from its place in the order
+    place = place_of[home[prow], pcol]
+    taken = place < length[prow]
+    outside = np.ones(brow.size, dtype=bool)
+    outside[offset[prow[taken]] + place[taken]] = False
     brow, bcol = brow[outside], bcol[outside]
     first = _first_per_row(brow, n)
     brow, bcol = brow[first], bcol[first]
