@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import sparse, special
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
@@ -498,7 +498,9 @@ def addon_propensity(
     fit_rows = np.flatnonzero(is_train)[
         training_sample(len(train), params.max_train_rows, params.random_state)
     ]
-    X_fit = encoder.transform(frame.iloc[fit_rows])
+    # sparse: on a large catalogue most columns are anchor-family flags (Ta-Feng: 316 of
+    # 319), one or two set per receipt, and the solver's products then cost per entry
+    X_fit = sparse.csr_matrix(encoder.transform(frame.iloc[fit_rows]))
     categories = sorted({c for cats in attached.items for c in cats})
     models, thresholds, rates = {}, {}, {}
     # the baseline's groups: the anchor-family sets of the training receipts
@@ -514,12 +516,14 @@ def addon_propensity(
         if y_fit.all() or not y_fit.any():
             continue
         campaign = on_campaign.contains(category)[fit_rows].astype(float)
+        X_category = sparse.hstack([X_fit, campaign[:, None]], format="csr")
         model = LogisticRegression(C=params.regularization_c, max_iter=2000)
         with threadpool_limits(1):
-            model.fit(np.column_stack([X_fit, campaign]), y_fit)
+            model.fit(X_category, y_fit)
         models[category] = model
-        thresholds[category] = best_f1_threshold(y_fit, model.predict_proba(
-            np.column_stack([X_fit, campaign]))[:, 1])
+        # picked on the probabilities exactly as the receipts are scored (_addon_scores)
+        thresholds[category] = best_f1_threshold(
+            y_fit, _logistic_probability(model, X_fit, campaign))
         # training rate per anchor-family set, shrunk towards the overall rate by a prior
         # of BASELINE_PRIOR receipts (rare family combinations would otherwise say 0 or 1)
         with_category = np.bincount(group, weights=y, minlength=len(family_keys))
@@ -571,7 +575,7 @@ def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.Dat
     models = bundle.get("models") or {}
     if frame.empty or not models:
         return empty_frame(ADDON_COLUMNS)
-    X = bundle["encoder"].transform(frame)
+    X = sparse.csr_matrix(bundle["encoder"].transform(frame))  # as the models were fit
     families = CommaLists(frame["anchor_families"])
     baselines = bundle["baselines"]
     # each distinct family set of frame among the training ones (-1: not seen in training)
@@ -615,9 +619,9 @@ def _addon_scores(frame, attached, on_campaign, bundle, run_id, split) -> pd.Dat
     return conform(out, ADDON_COLUMNS)
 
 
-def _logistic_probability(model, X: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """``model.predict_proba(np.column_stack([X, last]))[:, 1]`` of a binary logistic
-    regression, without copying X (1.3M anchor receipts x 60 features at 10M lines)."""
+def _logistic_probability(model, X, last: np.ndarray) -> np.ndarray:
+    """``model.predict_proba(hstack([X, last]))[:, 1]`` of a binary logistic regression,
+    without copying X (receipts x features, CSR: 1.3M anchor receipts at 10M lines)."""
     coef = model.coef_.ravel()
     with threadpool_limits(1):
         logit = X @ coef[:-1] + last * coef[-1] + model.intercept_[0]

@@ -1070,13 +1070,13 @@ def recommend(
         home = np.searchsorted(homes, block.home)
         pattern = _union([block.personal[s] for s in used] + [block.excluded],
                          (rows.size, n_products))
-        row, col, score = _top_candidates(block, weights, used, n, pattern, base, order,
-                                          place, home)
+        row, col, score, at = _top_candidates(block, weights, used, n, pattern, base, order,
+                                              place, home)
         rank = _rank_in_row(row)
         items[rows[row], rank] = col
         scores[rows[row], rank] = score
         # the reason: the signal whose weighted value is furthest above its row mean
-        at = signals_at(block, components, row, col, used)
+        at |= popularity_at(components, block.home[row], col)
         contribution = np.zeros((len(SIGNALS), row.size))
         for s, (weight, name) in enumerate(zip(weights, SIGNALS, strict=True)):
             if not weight:
@@ -1092,18 +1092,21 @@ def recommend(
 
 
 def _top_candidates(block, weights, used, n, pattern, base, order, place_of, home):
-    """(row, product, score) of the top n of a block's members, best first, from the
-    products with a personal signal and the first of their store's popularity order
-    (``base``, ``order``, ``place_of``: per store, the score without personal signals, the
-    order and each product's place in it; ``home``: the store of each block row)."""
+    """(row, product, score, personal signals ``used`` there) of the top n of a block's
+    members, best first, from the products with a personal signal and the first of their
+    store's popularity order (``base``, ``order``, ``place_of``: per store, the score
+    without personal signals, the order and each product's place in it; ``home``: the
+    store of each block row)."""
     n_products = base.shape[1]
     prow, pcol = _entries(pattern)
     # the popularity part of the score, then the personal signals in signal order: the
     # same float as _score over every signal
     pscore = base[home[prow], pcol]
+    personal = {}
     for weight, name in zip(weights, SIGNALS, strict=True):
         if name in used:
-            pscore = pscore + weight * _aligned(block.personal[name], pattern)
+            personal[name] = _aligned(block.personal[name], pattern)
+            pscore = pscore + weight * personal[name]
     allowed = _aligned(block.excluded, pattern) == 0
     # candidates without one: the first n of the store's order outside the pattern, from
     # the first n + m positions of that order (m: the row's products in the pattern)
@@ -1132,7 +1135,12 @@ def _top_candidates(block, weights, used, n, pattern, base, order, place_of, hom
     score = np.concatenate([pscore[allowed], bscore])
     chosen = np.lexsort((col, -score, row))
     chosen = chosen[_first_per_row(row[chosen], n)]
-    return row[chosen], col[chosen], score[chosen]
+    # the personal signals of the chosen products (none for a popularity candidate)
+    values = {
+        name: np.concatenate([value[allowed], np.zeros(brow.size, dtype=value.dtype)])[chosen]
+        for name, value in personal.items()
+    }
+    return row[chosen], col[chosen], score[chosen], values
 
 
 def _popularity_lists(popularity: np.ndarray, n: int, users: int) -> np.ndarray:
