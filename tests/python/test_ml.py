@@ -289,6 +289,13 @@ def test_addon_models_rank_the_planted_category_first(tmp_path):
     lifts = table.set_index(["anchor_family", "addon_category"])["model_lift"]
     assert lifts["TABLES", "KITCHENWARE"] == pytest.approx(2.2, abs=0.2)
     assert lifts["TABLES", "DECOR"] == pytest.approx(1.2, abs=0.15)
+    # a bundle whose baselines are one dict per category (an earlier layout) is refused
+    # in score mode with what to do, not read wrongly
+    bundle, meta = store.current("ml_addon_propensity")
+    bundle["baselines"] = {c: {"by_family": {}, "overall": 0.1} for c in bundle["models"]}
+    store.save("ml_addon_propensity", meta["run_id"], bundle, {"status": "trained"})
+    with pytest.raises(rg.ArtifactError, match="retrain with ml_mode=train"):
+        pr.addon_propensity(receipts, days, params=pr.AddonParams(), store=store, mode="score")
 
 
 # --------------------------------------------------------------------------- recommend

@@ -28,6 +28,7 @@ fct_addon_lift, from the model).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ from xsell.ml.evaluation import (
     to_date,
     training_sample,
 )
-from xsell.ml.registry import ArtifactStore, compute_run_id, model_mode
+from xsell.ml.registry import ArtifactError, ArtifactStore, compute_run_id, model_mode
 
 __all__ = [
     "ADDON_COLUMNS",
@@ -153,15 +154,18 @@ class CommaLists:
         """The sorted items joined by commas, per row."""
         return self._take([",".join(items) for items in self.items])
 
+    @cached_property
+    def _holding(self) -> dict[str, list[int]]:
+        """Per item, the distinct lists holding it (found once for the hundreds of add-on
+        categories of a large catalogue)."""
+        holding: dict[str, list[int]] = {}
+        for position, items in enumerate(self.items):
+            for name in items:
+                holding.setdefault(name, []).append(position)
+        return holding
+
     def contains(self, item: str) -> np.ndarray:
-        """Per row: the row's list holds ``item`` (the distinct lists holding each item
-        are found once, for the hundreds of add-on categories of a large catalogue)."""
-        if not hasattr(self, "_holding"):
-            holding: dict[str, list[int]] = {}
-            for position, items in enumerate(self.items):
-                for name in items:
-                    holding.setdefault(name, []).append(position)
-            self._holding = holding
+        """Per row: the row's list holds ``item``."""
         flags = np.zeros(len(self.items), dtype=bool)
         flags[self._holding.get(item, [])] = True
         return flags[self.codes]
@@ -483,6 +487,11 @@ def addon_propensity(
     on_campaign = CommaLists(frame["campaign_categories"])
     if mode == "score":
         bundle, meta = store.current(ADDON)
+        if bundle.get("models") and "family_keys" not in bundle["baselines"]:
+            raise ArtifactError(
+                f"the saved {ADDON} artifact (run {meta['run_id']}) holds its baselines in "
+                "the layout of an earlier xsell: retrain with ml_mode=train"
+            )
         return _addon_scores(frame, attached, on_campaign, bundle, meta["run_id"], "score")
     run_id = compute_run_id(ADDON, asdict(params), receipts, category_days)
     cutoff = temporal_cutoff(frame["sold_date"], params.holdout_days, params.cutoff_date)
@@ -502,7 +511,7 @@ def addon_propensity(
     # 319), one or two set per receipt, and the solver's products then cost per entry
     X_fit = sparse.csr_matrix(encoder.transform(frame.iloc[fit_rows]))
     categories = sorted({c for cats in attached.items for c in cats})
-    models, thresholds, rates = {}, {}, {}
+    models, thresholds, by_family, overall = {}, {}, {}, {}
     # the baseline's groups: the anchor-family sets of the training receipts
     family_sets = CommaLists(frame["anchor_families"])
     group, family_keys = pd.factorize(family_sets.keys()[is_train], sort=True)
@@ -527,16 +536,13 @@ def addon_propensity(
         # training rate per anchor-family set, shrunk towards the overall rate by a prior
         # of BASELINE_PRIOR receipts (rare family combinations would otherwise say 0 or 1)
         with_category = np.bincount(group, weights=y, minlength=len(family_keys))
-        rates[category] = (
-            (with_category + BASELINE_PRIOR * y.mean()) / (group_size + BASELINE_PRIOR),
-            float(y.mean()),
+        by_family[category] = (
+            (with_category + BASELINE_PRIOR * y.mean()) / (group_size + BASELINE_PRIOR)
         )
+        overall[category] = float(y.mean())
     # per category: the rate of each family set of family_keys, and the overall rate
-    baselines = {
-        "family_keys": np.asarray(family_keys, dtype=object),
-        "by_family": {category: by_family for category, (by_family, _) in rates.items()},
-        "overall": {category: overall for category, (_, overall) in rates.items()},
-    }
+    baselines = {"family_keys": np.asarray(family_keys, dtype=object),
+                 "by_family": by_family, "overall": overall}
     bundle = {"encoder": encoder, "models": models, "thresholds": thresholds,
               "baselines": baselines}
     scored = _addon_scores(frame, attached, on_campaign, bundle, run_id, split)
